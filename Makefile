@@ -1,0 +1,36 @@
+# Two commands on a fresh machine: `make train` and `make test`.
+# Each creates .venv/ (if missing or out of date) with the project and its built-in plugins.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+ARGS ?=
+
+.PHONY: train test test-fast venv benchmark clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required; set PYTHON=python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --editable '.[test]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+## Train the default experiment (MNIST, >= 98 % test accuracy), recorded in ./mlflow.db.
+train: $(STAMP)
+	$(BIN)/harness-train $(ARGS)
+
+## Run the whole test suite, slow and network tests included.
+test: $(STAMP)
+	$(BIN)/python -m pytest $(ARGS)
+
+## The quick part of the suite: no training to 98 %, no package-index downloads.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow and not network and not fashion" $(ARGS)
+
+benchmark: $(STAMP)
+	$(BIN)/python benchmarks/train_mlp.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info

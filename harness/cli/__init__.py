@@ -1,0 +1,1 @@
+"""Command-line entry points: ``harness`` (tools) and ``harness-train`` (Hydra app)."""

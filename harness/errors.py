@@ -1,0 +1,30 @@
+"""Errors a user can act on.
+
+Every error the harness raises on purpose derives from :class:`HarnessError`. Its
+message is one line that names what was wrong and what is accepted; the command-line
+entry points print it without a traceback and exit non-zero.
+"""
+
+
+class HarnessError(Exception):
+    """An error with a one-line, user-facing message."""
+
+    exit_code = 2
+
+
+class ConfigError(HarnessError):
+    """A configuration value is malformed or out of range."""
+
+
+class PluginError(HarnessError):
+    """A plugin failed to load, registered a name twice, or a name is unknown."""
+
+
+class DataError(HarnessError):
+    """A data file is missing, corrupt, truncated or fails its checksum."""
+
+
+class DivergenceError(HarnessError):
+    """Training produced a non-finite loss or gradient."""
+
+    exit_code = 3

@@ -1,0 +1,175 @@
+"""Hook specifications: the whole surface a plugin can implement.
+
+Every plugin, built-in or third-party, is a module registered through the ``harness``
+entry-point group (see :mod:`harness.plugins`). It implements any subset of the hooks
+below, decorated with :data:`harness.hookimpl`.
+
+Two kinds of hooks live here:
+
+* **Registration hooks** (``harness_register_*``) receive a ``register`` callable and
+  call it once per name they provide. The core calls each plugin's implementation on
+  its own, so every name is attributed to the plugin that registered it and a name
+  registered twice is reported with both plugins named.
+* **Run-event hooks** (``harness_run_*``, ``harness_epoch_end``, ``harness_step_end``)
+  are called by the training loop at run, epoch and step boundaries. Tracking,
+  progress display and diagnostics are plugins on these hooks; the core knows none of
+  them.
+
+A test (``tests/test_hookspecs.py``) fails when a hook below has no docstring or is
+missing from the README's hook table, so docs and surface cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("harness")
+
+
+# --------------------------------------------------------------------------- engines
+
+
+@hookspec
+def harness_register_engines(register):
+    """Register training engines.
+
+    Call ``register(name, factory)``. ``factory()`` returns an engine object with
+    ``build_model(layers, loss, input_dim, *, registry, rng, dtype)`` returning a
+    model (see :class:`harness.model.Model`). The same model config trains through
+    any engine that provides its layer names (``engine=backprop``, ``engine=autograd``).
+    """
+
+
+# ----------------------------------------------------- layers, activations, losses
+
+
+@hookspec
+def harness_register_layers(register):
+    """Register layers for an engine.
+
+    Call ``register(name, factory, engine="backprop")``. ``factory(**options)`` gets
+    the options of one ``model.layers`` entry (everything but ``type``), validates
+    them, and returns a layer; the engine then calls ``layer.build(input_dim, rng,
+    dtype)`` once the input size is known. A layer exposes ``forward``, ``backward``
+    (or an autograd graph), ``params`` and ``grads`` (dicts of arrays with equal keys).
+    """
+
+
+@hookspec
+def harness_register_activations(register):
+    """Register activation functions for an engine.
+
+    Same contract as :func:`harness_register_layers`; activations are layers without
+    parameters and may appear anywhere in ``model.layers`` (``{type: relu}``).
+    """
+
+
+@hookspec
+def harness_register_losses(register):
+    """Register losses for an engine.
+
+    Call ``register(name, factory, engine="backprop")``. ``factory(**options)``
+    returns a loss with ``forward(outputs, labels) -> float`` (mean over the batch)
+    and ``backward() -> d_outputs``. Labels are integer class indices.
+    """
+
+
+# ------------------------------------------------------ optimizers and schedules
+
+
+@hookspec
+def harness_register_optimizers(register):
+    """Register optimizers.
+
+    Call ``register(name, factory)``. ``factory(**options)`` gets the ``optimizer``
+    config section (minus ``name``), validates it and returns an optimizer with
+    ``step(named_params)`` over ``(name, value, grad)`` triples (values updated in
+    place), a settable ``lr`` attribute, and ``state_dict()`` / ``load_state_dict()``.
+    Batch, stochastic and mini-batch descent are batching modes of the loop, not
+    optimizers.
+    """
+
+
+@hookspec
+def harness_register_schedules(register):
+    """Register learning-rate schedules.
+
+    Call ``register(name, factory)``. ``factory(**options)`` returns a schedule with
+    ``lr(base_lr, epoch, total_epochs) -> float``; the loop sets the optimizer's
+    ``lr`` from it at the start of every epoch (epochs count from 0).
+    """
+
+
+# ---------------------------------------------------------------- gradient checks
+
+
+@hookspec
+def harness_register_gradient_checkers(register):
+    """Register gradient checkers.
+
+    Call ``register(name, factory)``. ``factory(**options)`` returns a checker with
+    ``check(component, ...) -> list`` of structured results (component, parameter,
+    relative error, tolerance, passed) rather than printed text, so ``harness check``
+    and the test suite can both consume them.
+    """
+
+
+# ------------------------------------------------------------------------ datasets
+
+
+@hookspec
+def harness_register_datasets(register):
+    """Register datasets.
+
+    Call ``register(name, factory)``. ``factory(**options)`` gets the ``data`` config
+    section (minus ``name``), validates it and returns a dataset object with
+    ``input_dim`` and ``num_classes`` known before loading, and ``load(seed) ->
+    Splits`` (train / validation / test arrays, see :class:`harness.data.splits.Splits`).
+    """
+
+
+# ---------------------------------------------------------------------- run events
+
+
+@hookspec
+def harness_run_start(run):
+    """A run begins: the model, data and optimizer are built, no step taken yet.
+
+    ``run`` is a :class:`harness.training.run.Run`: its config, the composed config
+    as YAML, the model and a ``state`` dict in which plugins keep what they need
+    between events (a tracking run id, a progress bar).
+    """
+
+
+@hookspec
+def harness_epoch_start(run, epoch):
+    """An epoch begins (``epoch`` counts from 0); ``run.lr`` holds its learning rate."""
+
+
+@hookspec
+def harness_step_end(run, step, loss, batch_size, correct):
+    """One optimizer step finished. Called on the training hot path: keep it cheap.
+
+    ``step`` counts steps over the whole run from 1; ``loss`` is the batch's mean loss
+    and ``correct`` how many of its ``batch_size`` examples were classified right.
+    """
+
+
+@hookspec
+def harness_epoch_end(run, epoch, metrics):
+    """An epoch finished.
+
+    ``metrics`` maps names to floats: ``train_loss``, ``train_accuracy``,
+    ``val_loss``, ``val_accuracy``, ``lr``, ``epoch_seconds``.
+    """
+
+
+@hookspec
+def harness_run_end(run, status, error):
+    """The run ended.
+
+    ``status`` is ``"FINISHED"``, ``"FAILED"`` or ``"KILLED"``; ``error`` is the
+    exception that ended it, or ``None``. On success ``run.summary`` holds the final
+    metrics (``test_accuracy``, ``test_loss``, ``train_seconds``, ``epochs``).
+    Implementations must not raise: every plugin gets to close what it opened.
+    """

@@ -1,0 +1,17 @@
+"""Loss and accuracy of a model over a whole split, in memory-bounded chunks."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def evaluate(model, x: np.ndarray, y: np.ndarray, chunk: int) -> tuple[float, float, np.ndarray]:
+    """Mean loss, accuracy and predicted classes of ``model`` on ``(x, y)``."""
+    total_loss = 0.0
+    predictions = np.empty(len(y), dtype=np.int64)
+    for start in range(0, len(y), chunk):
+        stop = min(start + chunk, len(y))
+        loss, outputs = model.evaluate(x[start:stop], y[start:stop])
+        total_loss += loss * (stop - start)
+        predictions[start:stop] = outputs.argmax(axis=1)
+    return total_loss / len(y), float(np.mean(predictions == y)), predictions

@@ -1,0 +1,29 @@
+"""The record of one training run, handed to every run-event hook."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.config import HarnessConfig
+
+
+@dataclass
+class Run:
+    """What plugins may read (and, in ``state``, keep) while a run goes on."""
+
+    name: str
+    config: HarnessConfig
+    config_yaml: str
+    params: dict[str, str]
+    project_dir: Path
+    output_dir: Path
+    model: Any = None
+    sizes: dict[str, int] = field(default_factory=dict)
+    batch_size: int = 0
+    steps_per_epoch: int = 0
+    lr: float = 0.0
+    history: list[dict[str, float]] = field(default_factory=list)
+    summary: dict[str, float] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,56 @@
+"""Losses: a mean over the batch, and its gradient with respect to the model outputs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class SoftmaxCrossEntropy:
+    """Softmax and cross-entropy fused, on logits ``Z``.
+
+    ``L = mean_i(logΣ_j e^{Z_ij} − Z_{i,y_i})``, with the log-sum-exp taken after
+    subtracting the row maximum so no exponent overflows. Fusing the two gives the
+    famous shortcut ``dZ = (A − Y) / m``, with ``A`` the softmax probabilities and
+    ``Y`` the one-hot labels: no Jacobian of the softmax is ever formed.
+    """
+
+    kind = "softmax_cross_entropy"
+
+    def forward(self, z: np.ndarray, y: np.ndarray) -> float:
+        rows = self._rows(len(y))
+        shifted = z - z.max(axis=1, keepdims=True)
+        picked = shifted[rows, y]
+        probs = np.exp(shifted, out=shifted)
+        total = probs.sum(axis=1, keepdims=True)
+        loss = (np.log(total).sum() - picked.sum()) / len(y)
+        probs /= total
+        self.probs, self.y, self.rows = probs, y, rows
+        return float(loss)
+
+    def backward(self) -> np.ndarray:
+        dz = self.probs  # A − Y, in place: the probabilities are not needed again
+        dz[self.rows, self.y] -= 1.0
+        dz *= 1.0 / len(self.y)
+        return dz
+
+    def _rows(self, n: int) -> np.ndarray:
+        """``arange(n)``, kept between calls: every full batch has the same size."""
+        rows = getattr(self, "_cached_rows", None)
+        if rows is None or len(rows) != n:
+            rows = self._cached_rows = np.arange(n)
+        return rows
+
+
+class MeanSquaredError:
+    """``mean((A − Y)²)`` over every output of every example, ``Y`` one-hot."""
+
+    kind = "mse"
+
+    def forward(self, outputs: np.ndarray, y: np.ndarray) -> float:
+        target = np.zeros_like(outputs)
+        target[np.arange(len(y)), y] = 1.0
+        self.diff = outputs - target
+        return float(np.mean(self.diff * self.diff))
+
+    def backward(self) -> np.ndarray:
+        return self.diff * (2.0 / self.diff.size)

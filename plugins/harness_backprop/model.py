@@ -1,0 +1,63 @@
+"""The backprop engine: layers chained forward, gradients chained backward."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class SequentialModel:
+    """A stack of layers ending in a loss.
+
+    ``train_batch`` runs the forward pass (layers cache what they need), the loss,
+    and the backward pass in reverse order, stopping at the first layer with
+    parameters: gradients below it would go to the input data.
+    """
+
+    def __init__(self, layers: list, loss):
+        self.layers = layers
+        self.loss = loss
+        self.layer_names = [f"{i}.{layer.kind}" for i, layer in enumerate(layers)]
+        with_params = [i for i, layer in enumerate(layers) if layer.params]
+        first = with_params[0] if with_params else 0
+        if hasattr(layers[first], "needs_input_grad"):
+            layers[first].needs_input_grad = False
+        self._backward_layers = layers[first:][::-1]
+        self._named = [
+            (f"{name}.{key}", layer.params[key], layer.grads[key])
+            for name, layer in zip(self.layer_names, layers)
+            for key in layer.params
+        ]
+
+    def forward(self, x: np.ndarray, train: bool) -> np.ndarray:
+        for layer in self.layers:
+            x = layer.forward(x, train)
+        return x
+
+    def train_batch(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        outputs = self.forward(x, True)
+        loss = self.loss.forward(outputs, y)
+        grad = self.loss.backward()
+        for layer in self._backward_layers:
+            grad = layer.backward(grad)
+        return loss, outputs
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        outputs = self.forward(x, False)
+        return self.loss.forward(outputs, y), outputs
+
+    def named_parameters(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        return self._named
+
+
+class BackpropEngine:
+    """Builds :class:`SequentialModel` from the layer objects the registry made."""
+
+    name = "backprop"
+
+    def build_model(self, layers: list, loss, *, input_dim: int, rng: np.random.Generator, dtype) -> SequentialModel:
+        dim = input_dim
+        for layer in layers:
+            dim = layer.build(dim, rng, dtype)
+        model = SequentialModel(layers, loss)
+        model.output_dim = dim
+        return model

@@ -1,0 +1,44 @@
+"""28×28 grey-level image datasets read from canonical IDX files.
+
+Pixels become floats in [0, 1]; a validation split is held out of the 60k training
+images by a seeded permutation that does not depend on the run's seed, so every run of
+a sweep selects models on the same examples.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from harness import validation as v
+from harness.data.splits import Splits, holdout
+
+
+class ImageDataset:
+    input_dim = 28 * 28
+    num_classes = 10
+
+    def __init__(self, loader, *, root: str | None = None, val_size: int = 5000, val_seed: int = 0,
+                 train_size: int | None = None, test_size: int | None = None, mirrors: list[str] | None = None):
+        self.loader = loader
+        self.root = root
+        self.val_size = v.integer("val_size", val_size, low=0, high=59_999)
+        self.val_seed = v.integer("val_seed", val_seed, low=0)
+        self.train_size = v.optional(v.integer, "train_size", train_size, low=1)
+        self.test_size = v.optional(v.integer, "test_size", test_size, low=1, high=10_000)
+        self.mirrors = list(mirrors) if mirrors is not None else None
+
+    def load(self) -> Splits:
+        arrays = self.loader(root=self.root, mirrors=self.mirrors)
+        train_x, train_y, val_x, val_y = holdout(
+            _features(arrays.train_images), arrays.train_labels.astype(np.int64), self.val_size, self.val_seed
+        )
+        if self.train_size is not None:
+            train_x, train_y = train_x[: self.train_size], train_y[: self.train_size]
+        test_x, test_y = _features(arrays.test_images), arrays.test_labels.astype(np.int64)
+        if self.test_size is not None:
+            test_x, test_y = test_x[: self.test_size], test_y[: self.test_size]
+        return Splits(train_x, train_y, val_x, val_y, test_x, test_y)
+
+
+def _features(images: np.ndarray) -> np.ndarray:
+    return images.reshape(len(images), -1).astype(np.float32) * np.float32(1 / 255)

@@ -1,0 +1,1 @@
+"""A progress bar during training, shown only when stderr is a terminal."""

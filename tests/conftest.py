@@ -1,0 +1,51 @@
+"""Shared fixtures: compose configs the way ``harness-train`` does, on tiny data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from harness.plugins import load_plugins
+from harness.resources import config_dir
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+# A run that trains in well under a second: the blobs set, a small MLP.
+TINY = [
+    "data=blobs",
+    "tracking=none",
+    "progress=never",
+    "training.epochs=3",
+    "model.layers.0.units=16",
+    "model.layers.2.units=8",
+    "model.layers.4.units=3",
+]
+
+
+@pytest.fixture
+def compose_config(tmp_path):
+    """``compose_config(overrides)`` -> the composed DictConfig, paths pointed at tmp_path."""
+
+    def _compose(overrides=(), config_name="config"):
+        with initialize_config_dir(version_base="1.3", config_dir=str(config_dir()), job_name="test"):
+            return compose(
+                config_name,
+                overrides=[f"paths.project_dir={tmp_path}", f"paths.output_dir={tmp_path / 'out'}", *overrides],
+            )
+
+    return _compose
+
+
+@pytest.fixture
+def plugins():
+    """The plugin manager with every installed plugin, ignoring HARNESS_LOAD_PLUGINS."""
+    return load_plugins(use_env=False)
+
+
+@pytest.fixture
+def mnist_root():
+    """Where MNIST is cached for tests that need the real data (fetched on first use)."""
+    return Path(os.environ.get("HARNESS_DATA_DIR") or Path.home() / ".cache" / "harness")

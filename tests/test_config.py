@@ -1,0 +1,110 @@
+"""Composed configs are validated before anything runs, with one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.config import flatten, validate
+from harness.errors import ConfigError, PluginError
+from harness.registry import Registry
+from harness.resources import config_dir
+from harness.training.experiment import build_parts
+
+
+def test_default_config_validates(compose_config):
+    settings = validate(compose_config())
+    assert settings.gd.mode == "minibatch" and settings.gd.batch_size == 128
+    assert settings.optimizer["name"] == "momentum"
+    assert settings.model.loss_spec() == ("softmax_cross_entropy", {})
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("gd.batch_size=0", "gd.batch_size must be an integer >= 1, got 0"),
+        ("training.epochs=0", "training.epochs must be an integer >= 1, got 0"),
+        ("dtype=float16", "dtype must be one of float32, float64, got 'float16'"),
+        ("progress=sometimes", "progress must be one of auto, always, never, got 'sometimes'"),
+        ("seed=-1", "seed must be an integer in [0, 4294967295], got -1"),
+        ("training.epochs=abc", "training.epochs: Value 'abc' of type 'str' could not be converted to Integer"),
+        ("gd.mode=online", "gd.mode must be one of batch, sgd, minibatch, got 'online'"),
+    ],
+)
+def test_schema_errors_are_one_line_and_name_the_field(compose_config, override, message):
+    with pytest.raises(ConfigError) as excinfo:
+        validate(compose_config([override]))
+    assert str(excinfo.value) == message
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("optimizer.lr=-1", "optimizer.lr must be > 0, got -1"),
+        ("optimizer.momentum=1", "optimizer.momentum must be a number in [0, 1), got 1"),
+        ("schedule=step", None),
+        ("schedule.every=0", "schedule.every must be an integer >= 1, got 0"),
+        ("data.val_size=-5", "data.val_size must be an integer in [0, 59999], got -5"),
+        ("model.layers.0.units=0", "model.layers[0].units must be an integer >= 1, got 0"),
+        ("model.layers.0.init=orthogonal", "model.layers[0].init must be one of he, xavier, normal, got 'orthogonal'"),
+        ("+model.layers.1.alpha=0.1", "model.layers[1]: activation 'relu' does not accept 'alpha'; accepted: (no options)"),
+    ],
+)
+def test_plugin_options_are_checked_before_any_data_is_loaded(compose_config, plugins, override, message):
+    cfg = compose_config([override, "schedule=step"] if override.startswith("schedule.") else [override])
+    if message is None:
+        build_parts(cfg, Registry(plugins))
+        return
+    with pytest.raises(ConfigError) as excinfo:
+        build_parts(cfg, Registry(plugins))
+    assert str(excinfo.value) == message
+
+
+def test_unknown_names_list_what_exists(compose_config, plugins):
+    with pytest.raises(PluginError, match=r"^unknown optimizer 'adma'; known: adam, momentum, nesterov, sgd$"):
+        build_parts(compose_config(["optimizer.name=adma"]), Registry(plugins))
+    with pytest.raises(PluginError, match=r"^model.layers\[1\]: unknown layer or activation 'rleu'"):
+        build_parts(compose_config(["model.layers.1.type=rleu"]), Registry(plugins))
+
+
+def _menu():
+    root = config_dir()
+    return [
+        pytest.param(group.name, option.stem, id=f"{group.name}={option.stem}")
+        for group in sorted(p for p in root.iterdir() if p.is_dir() and p.name != "experiment")
+        for option in sorted(group.glob("*.yaml"))
+    ]
+
+
+@pytest.mark.parametrize("group, option", _menu())
+def test_every_config_group_option_builds(compose_config, plugins, group, option):
+    overrides = [f"{group}={option}"]
+    if group == "data" and option == "blobs":
+        overrides.append("model.layers.4.units=3")
+    build_parts(compose_config(overrides), Registry(plugins))
+
+
+def test_experiment_presets_compose(compose_config, plugins):
+    for preset in sorted((config_dir() / "experiment").glob("*.yaml")):
+        build_parts(compose_config([f"+experiment={preset.stem}"]), Registry(plugins))
+
+
+def test_flatten_gives_dotted_params(compose_config):
+    params = flatten(compose_config())
+    assert params["optimizer.lr"] == "0.1"
+    assert params["model.layers.0.type"] == "dense"
+    assert params["gd.batch_size"] == "128"
+    assert not any(key.startswith("hydra") for key in params)
+
+
+def test_cli_prints_one_line_and_exits_2(tmp_path):
+    exe = Path(sys.executable).with_name("harness-train")
+    result = subprocess.run(
+        [str(exe), "optimizer.lr=-1", "tracking=none", f"hydra.run.dir={tmp_path}"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == "harness-train: error: optimizer.lr must be > 0, got -1"
