@@ -52,6 +52,9 @@ def harness_register_layers(register):
     them, and returns a layer; the engine then calls ``layer.build(input_dim, rng,
     dtype)`` once the input size is known. A layer exposes ``forward``, ``backward``
     (or an autograd graph), ``params`` and ``grads`` (dicts of arrays with equal keys).
+    A layer that draws random numbers (dropout) offers ``reseed(seed)`` so gradient
+    checks can replay it; ``check_options`` on the factory gives the options checks
+    build it with when it has required ones (``{"units": 3}`` for ``dense``).
     """
 
 

@@ -8,7 +8,9 @@ engine and hands them to that engine, which wires them into a model with this su
   gradients are left in the arrays returned by ``named_parameters``.
 * ``evaluate(x, y) -> (loss, outputs)``: forward in evaluation mode, no gradients.
 * ``named_parameters() -> list[(name, value, grad)]``: arrays updated in place.
-* ``layer_names``: one name per layer, for per-layer diagnostics.
+* ``layers`` and ``layer_names``: the layer objects in order and one name per layer,
+  for per-layer diagnostics (each layer has ``forward(x, train)``, ``params``, ``grads``).
+* ``output_dim``: the size of the model's output.
 """
 
 from __future__ import annotations
@@ -17,25 +19,38 @@ from harness.errors import PluginError
 from harness.registry import Registry
 
 
-def build_layers(registry: Registry, engine: str, specs: list[dict]) -> list:
-    """One object per ``model.layers`` entry, looked up among layers then activations."""
+def build_layers(registry: Registry, engine: str, specs: list[dict], section: str = "model.layers") -> list:
+    """One object per ``model.layers`` entry, looked up among layers then activations.
+
+    An option whose value is itself a list of layer specs (``{type: residual, layers:
+    [...]}``) is built first, recursively, and handed to the factory as layer objects:
+    composite layers never need the registry themselves.
+    """
     layers = []
     for i, spec in enumerate(specs):
         options = dict(spec)
         name = options.pop("type")
-        section = f"model.layers[{i}]"
-        if registry.has("layer", name, engine=engine):
-            kind = "layer"
-        elif registry.has("activation", name, engine=engine):
-            kind = "activation"
-        else:
-            known = registry.names("layer", engine) + registry.names("activation", engine)
-            message = f"{section}: unknown layer or activation {name!r} for engine {engine!r}; known: {', '.join(sorted(known)) or '(none)'}"
-            if registry.pm.failures:
-                message += "; plugins that failed to load: " + ", ".join(registry.pm.failures)
-            raise PluginError(message)
-        layers.append(registry.create(kind, name, options, section=section, engine=engine))
+        where = f"{section}[{i}]"
+        for key, value in options.items():
+            if _is_layer_list(value):
+                options[key] = build_layers(registry, engine, value, section=f"{where}.{key}")
+        layers.append(registry.create(_kind_of(registry, engine, name, where), name, options, section=where, engine=engine))
     return layers
+
+
+def _is_layer_list(value) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) and "type" in v for v in value)
+
+
+def _kind_of(registry: Registry, engine: str, name: str, where: str) -> str:
+    for kind in ("layer", "activation"):
+        if registry.has(kind, name, engine=engine):
+            return kind
+    known = registry.names("layer", engine) + registry.names("activation", engine)
+    message = f"{where}: unknown layer or activation {name!r} for engine {engine!r}; known: {', '.join(sorted(known)) or '(none)'}"
+    if registry.pm.failures:
+        message += "; plugins that failed to load: " + ", ".join(registry.pm.failures)
+    raise PluginError(message)
 
 
 def build_loss(registry: Registry, engine: str, name: str, options: dict):

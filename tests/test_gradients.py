@@ -12,23 +12,31 @@ import pytest
 from harness.plugins import load_plugins
 from harness.registry import Registry
 from harness_backprop.layers import Dense
+from harness_backprop.model import BackpropEngine
 from harness_gradcheck import CentralDifference
 
 TOLERANCE = 1e-7
 
 
+REGISTRY = Registry(load_plugins(use_env=False))
+BACKPROP = BackpropEngine()
+
+
 def _components(kind):
-    registry = Registry(load_plugins(use_env=False))
-    return [pytest.param(entry, id=f"{entry.engine}:{entry.name}") for entry in registry.entries(kind)]
+    return [pytest.param(entry, id=f"{entry.engine}:{entry.name}") for entry in REGISTRY.entries(kind)]
 
 
 def _make(entry):
     return entry.factory(**getattr(entry.factory, "check_options", {}))
 
 
+def _engine(entry):
+    return REGISTRY.create("engine", entry.engine, {}, section="engine")
+
+
 @pytest.mark.parametrize("entry", _components("layer") + _components("activation"))
 def test_layer_gradients_match_central_differences(entry):
-    results = CentralDifference(tolerance=TOLERANCE).check_layer(entry.qualified_name, _make(entry))
+    results = CentralDifference(tolerance=TOLERANCE).check_layer(entry.qualified_name, _make(entry), _engine(entry))
     assert {r.parameter for r in results} >= {"input"}
     for result in results:
         assert result.passed, result.describe()
@@ -36,13 +44,13 @@ def test_layer_gradients_match_central_differences(entry):
 
 @pytest.mark.parametrize("entry", _components("loss"))
 def test_loss_gradients_match_central_differences(entry):
-    results = CentralDifference(tolerance=TOLERANCE).check_loss(entry.qualified_name, _make(entry))
+    results = CentralDifference(tolerance=TOLERANCE).check_loss(entry.qualified_name, _make(entry), _engine(entry))
     for result in results:
         assert result.passed, result.describe()
 
 
 def test_dense_checks_weights_bias_and_input():
-    results = CentralDifference().check_layer("dense", Dense(units=3))
+    results = CentralDifference().check_layer("dense", Dense(units=3), BACKPROP)
     assert sorted(r.parameter for r in results) == ["W", "b", "input"]
     assert max(r.error for r in results) < TOLERANCE
 
@@ -57,7 +65,7 @@ class WrongBackwardDense(Dense):
 
 
 def test_a_wrong_backward_pass_fails_and_names_the_parameter():
-    results = CentralDifference().check_layer("broken_dense", WrongBackwardDense(units=3))
+    results = CentralDifference().check_layer("broken_dense", WrongBackwardDense(units=3), BACKPROP)
     failed = [r for r in results if not r.passed]
     assert [r.parameter for r in failed] == ["b"]
     assert "broken_dense" in failed[0].describe() and "FAILED" in failed[0].describe()

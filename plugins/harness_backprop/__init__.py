@@ -6,11 +6,11 @@ whole batch at once. Nothing here knows about configs, tracking or the training 
 """
 
 from harness_backprop.activations import LeakyReLU, ReLU, Sigmoid, Tanh
-from harness_backprop.layers import Dense
+from harness_backprop.layers import Dense, Dropout
 from harness_backprop.losses import MeanSquaredError, SoftmaxCrossEntropy
 from harness_backprop.model import BackpropEngine, SequentialModel
 
 __all__ = [
-    "BackpropEngine", "Dense", "LeakyReLU", "MeanSquaredError", "ReLU",
+    "BackpropEngine", "Dense", "Dropout", "LeakyReLU", "MeanSquaredError", "ReLU",
     "SequentialModel", "Sigmoid", "SoftmaxCrossEntropy", "Tanh",
 ]

@@ -45,3 +45,38 @@ class Dense:
         if not self.needs_input_grad:
             return None
         return dz @ self.params["W"].T
+
+
+class Dropout:
+    """Inverted dropout: in training, zero each unit with probability ``rate`` and scale
+    the survivors by ``1/(1-rate)`` so evaluation needs no rescaling.
+
+    The mask comes from the layer's own generator, seeded from the model's, so a run
+    stays deterministic; ``reseed`` lets a gradient check replay the same mask.
+    """
+
+    kind = "dropout"
+
+    def __init__(self, rate: float = 0.5):
+        self.rate = v.number("rate", rate, low=0, high=1, high_open=True)
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self.rng = np.random.default_rng(0)
+
+    def build(self, input_dim: int, rng: np.random.Generator, dtype) -> int:
+        self.reseed(int(rng.integers(2**63)))
+        return input_dim
+
+    def reseed(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
+        if not train or self.rate == 0:
+            self.mask = None
+            return x
+        keep = self.rng.random(x.shape, dtype=np.float32) >= self.rate
+        self.mask = keep.astype(x.dtype) * np.asarray(1.0 / (1.0 - self.rate), dtype=x.dtype)
+        return x * self.mask
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return dout if self.mask is None else dout * self.mask

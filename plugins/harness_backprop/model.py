@@ -50,7 +50,12 @@ class SequentialModel:
 
 
 class BackpropEngine:
-    """Builds :class:`SequentialModel` from the layer objects the registry made."""
+    """Builds :class:`SequentialModel` from the layer objects the registry made.
+
+    The ``layer_*`` / ``loss_*`` methods are the engine's side of gradient checking: a
+    checker asks the engine for forward values and analytical gradients of one built
+    component, and never needs to know how the engine computes them.
+    """
 
     name = "backprop"
 
@@ -61,3 +66,23 @@ class BackpropEngine:
         model = SequentialModel(layers, loss)
         model.output_dim = dim
         return model
+
+    # ------------------------------------------------------------- gradient checks
+
+    def layer_forward(self, layer, x: np.ndarray) -> np.ndarray:
+        return layer.forward(x, True)
+
+    def layer_gradients(self, layer, x: np.ndarray, upstream: np.ndarray):
+        """``(d_input, {param: grad})`` of ``Σ upstream ⊙ layer(x)``."""
+        if hasattr(layer, "needs_input_grad"):
+            layer.needs_input_grad = True
+        layer.forward(x, True)
+        d_input = layer.backward(upstream.copy())
+        return d_input, {name: grad.copy() for name, grad in layer.grads.items()}
+
+    def loss_forward(self, loss, outputs: np.ndarray, labels: np.ndarray) -> float:
+        return float(loss.forward(outputs, labels))
+
+    def loss_gradient(self, loss, outputs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        loss.forward(outputs, labels)
+        return np.array(loss.backward(), copy=True)

@@ -2,7 +2,7 @@
 
 from harness import hookimpl
 from harness_backprop.activations import LeakyReLU, ReLU, Sigmoid, Tanh
-from harness_backprop.layers import Dense
+from harness_backprop.layers import Dense, Dropout
 from harness_backprop.losses import MeanSquaredError, SoftmaxCrossEntropy
 from harness_backprop.model import BackpropEngine
 
@@ -17,6 +17,7 @@ def harness_register_engines(register):
 @hookimpl
 def harness_register_layers(register):
     register("dense", Dense, engine=ENGINE)
+    register("dropout", Dropout, engine=ENGINE)
 
 
 @hookimpl

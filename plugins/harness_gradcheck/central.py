@@ -41,8 +41,19 @@ def numerical_gradient(f, array: np.ndarray, eps: float) -> np.ndarray:
     return grad
 
 
+def _replay_randomness(layer, seed: int) -> None:
+    """Stochastic layers (dropout) draw the same mask for every evaluation of a check."""
+    if hasattr(layer, "reseed"):
+        layer.reseed(seed)
+
+
 class CentralDifference:
-    """Checks layers, activations and losses built in float64."""
+    """Checks layers, activations and losses built in float64.
+
+    The component's engine supplies forward values and analytical gradients
+    (``layer_forward``, ``layer_gradients``, ``loss_forward``, ``loss_gradient``), so
+    one checker serves hand-written backward passes and autograd graphs alike.
+    """
 
     name = "central_difference"
 
@@ -52,37 +63,34 @@ class CentralDifference:
         self.batch = v.integer("batch", batch, low=1)
         self.seed = v.integer("seed", seed, low=0)
 
-    def check_layer(self, component: str, layer, input_dim: int = 5) -> list[CheckResult]:
-        """Compare ``layer.backward`` with central differences of ``Σ G ⊙ forward(x)``."""
+    def check_layer(self, component: str, layer, engine, input_dim: int = 5) -> list[CheckResult]:
+        """Compare the engine's gradients of ``Σ G ⊙ layer(x)`` with central differences."""
         rng = np.random.default_rng(self.seed)
         layer.build(input_dim, rng, np.float64)
-        if hasattr(layer, "needs_input_grad"):
-            layer.needs_input_grad = True
         x = away_from_zero(rng, (self.batch, input_dim))
-        weights = rng.standard_normal(layer.forward(x.copy(), True).shape)
+        upstream = rng.standard_normal(np.shape(engine.layer_forward(layer, x.copy())))
 
         def objective() -> float:
-            return float(np.sum(weights * layer.forward(x, True)))
+            _replay_randomness(layer, self.seed)
+            return float(np.sum(upstream * engine.layer_forward(layer, x)))
 
-        objective()
-        d_input = layer.backward(weights.copy())
-        analytic = {name: grad.copy() for name, grad in layer.grads.items()}
+        _replay_randomness(layer, self.seed)
+        d_input, grads = engine.layer_gradients(layer, x.copy(), upstream)
         results = [self._result(component, "input", d_input, numerical_gradient(objective, x, self.eps))]
         for name, value in layer.params.items():
-            results.append(self._result(component, name, analytic[name], numerical_gradient(objective, value, self.eps)))
+            results.append(self._result(component, name, grads[name], numerical_gradient(objective, value, self.eps)))
         return results
 
-    def check_loss(self, component: str, loss, num_classes: int = 4) -> list[CheckResult]:
-        """Compare ``loss.backward`` with central differences of ``loss.forward``."""
+    def check_loss(self, component: str, loss, engine, num_classes: int = 4) -> list[CheckResult]:
+        """Compare the engine's gradient of a loss with central differences."""
         rng = np.random.default_rng(self.seed)
         outputs = rng.standard_normal((self.batch, num_classes))
         labels = rng.integers(0, num_classes, self.batch)
 
         def objective() -> float:
-            return float(loss.forward(outputs, labels))
+            return engine.loss_forward(loss, outputs, labels)
 
-        objective()
-        analytic = np.array(loss.backward(), copy=True)
+        analytic = engine.loss_gradient(loss, outputs.copy(), labels)
         return [self._result(component, "input", analytic, numerical_gradient(objective, outputs, self.eps))]
 
     def _result(self, component: str, parameter: str, analytic, numeric) -> CheckResult:

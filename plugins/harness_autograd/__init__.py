@@ -1,0 +1,1 @@
+"""Autograd engine: a scalar Value to teach with and a NumPy Tensor that trains MNIST."""

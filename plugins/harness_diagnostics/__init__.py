@@ -1,0 +1,1 @@
+"""Gradient-flow diagnostics: per-layer gradient norms, activation statistics, update ratios."""

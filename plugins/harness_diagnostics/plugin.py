@@ -1,0 +1,1 @@
+"""Registers the diagnostics run-event hooks (filled in by issue 5)."""
