@@ -11,7 +11,7 @@ when the registry builds it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Optional
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -50,13 +50,17 @@ class GDConfig:
 
 @dataclass
 class TrainingConfig:
-    epochs: int = 15
+    epochs: int = 20
     restore_best: bool = True
     early_stopping_patience: Optional[int] = None
     eval_batch_size: int = 5000
+    max_seconds: Optional[float] = None
+    checkpoint_every: int = 1
 
     def check(self) -> None:
         v.integer("training.epochs", self.epochs, low=1)
+        v.optional(v.number, "training.max_seconds", self.max_seconds, low=0, low_open=True)
+        v.integer("training.checkpoint_every", self.checkpoint_every, low=0)
         v.optional(v.integer, "training.early_stopping_patience", self.early_stopping_patience, low=1)
         v.integer("training.eval_batch_size", self.eval_batch_size, low=1)
 
@@ -103,6 +107,14 @@ class HarnessConfig:
     tracking: dict[str, Any] = field(default_factory=lambda: {"backend": "none"})
     training: TrainingConfig = field(default_factory=TrainingConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
+    resume: Optional[str] = None
+    # Top-level sections the schema does not know, kept for the plugins they belong to
+    # (``reports``, ``diagnostics``): see :meth:`section`.
+    plugins: dict[str, Any] = field(default_factory=dict)
+
+    def section(self, name: str) -> dict:
+        """A plugin's own top-level config section, or ``{}`` when the config has none."""
+        return dict(self.plugins.get(name) or {})
 
     def check(self) -> None:
         for section in (self.model, self.gd, self.training):
@@ -118,8 +130,15 @@ class HarnessConfig:
 def validate(cfg: DictConfig) -> HarnessConfig:
     """Check a composed config against the schema; one-line :class:`ConfigError` if bad."""
     try:
-        plain = OmegaConf.to_container(cfg, resolve=True)
-        merged = OmegaConf.merge(OmegaConf.structured(HarnessConfig), _strip_hydra(plain))
+        plain = _strip_hydra(OmegaConf.to_container(cfg, resolve=True))
+        known = {f.name for f in fields(HarnessConfig)} - {"plugins"}
+        extras = {k: val for k, val in plain.items() if k not in known}
+        for key, value in extras.items():
+            if not isinstance(value, dict):
+                raise ConfigError(f"unknown config key {key!r}; top-level keys are {', '.join(sorted(known))} or plugin sections (mappings)")
+        plain = {k: val for k, val in plain.items() if k in known}
+        plain["plugins"] = extras
+        merged = OmegaConf.merge(OmegaConf.structured(HarnessConfig), plain)
         settings = OmegaConf.to_object(merged)
     except OmegaConfBaseException as exc:
         raise ConfigError(_omegaconf_message(exc)) from None

@@ -117,6 +117,20 @@ def harness_register_gradient_checkers(register):
     """
 
 
+# ------------------------------------------------------------------ command line
+
+
+@hookspec
+def harness_register_commands(subparsers):
+    """Add subcommands to the ``harness`` command.
+
+    ``subparsers`` is the argparse sub-parser collection: call
+    ``subparsers.add_parser(name, help=...)`` and ``set_defaults(handler=fn)``; ``fn(args)``
+    returns the exit code. Keep imports inside the handler: every ``harness`` call loads
+    every plugin.
+    """
+
+
 # ------------------------------------------------------------------------ datasets
 
 
@@ -164,6 +178,33 @@ def harness_epoch_end(run, epoch, metrics):
 
     ``metrics`` maps names to floats: ``train_loss``, ``train_accuracy``,
     ``val_loss``, ``val_accuracy``, ``lr``, ``epoch_seconds``.
+    """
+
+
+@hookspec
+def harness_checkpoint_saved(run, directory, epoch):
+    """A checkpoint of the run was written (atomically) to ``directory``.
+
+    ``epoch`` counts the epochs finished. A tracking plugin uploads it so the run can
+    be resumed from its id on another machine.
+    """
+
+
+@hookspec(firstresult=True)
+def harness_locate_checkpoint(reference, config):
+    """Turn ``resume=<reference>`` into a local checkpoint directory, or return ``None``.
+
+    The core handles paths itself; a tracking plugin recognises its own run ids and
+    downloads the run's last checkpoint. The first non-``None`` answer wins.
+    """
+
+
+@hookspec(firstresult=True)
+def harness_find_finished(run):
+    """Return the summary of an identical, already finished run, or ``None``.
+
+    Called before training a job of a sweep (``run.sweep`` is set, ``run.config_hash``
+    identifies the composed config): re-running a sweep after a crash skips what is done.
     """
 
 

@@ -71,8 +71,15 @@ def test_divergence_stops_with_a_one_line_message(compose_config, plugins):
         run_experiment(cfg, pm=plugins)
     message = str(excinfo.value)
     assert "\n" not in message
-    assert message.startswith("training diverged: loss is ")
+    assert message.startswith("training diverged: ")
+    assert "at step " in message and "(epoch 1)" in message
     assert "lower optimizer.lr" in message
+
+
+def test_non_finite_gradient_names_the_first_layer(compose_config, plugins):
+    cfg = compose_config([*TINY, "optimizer=sgd", "optimizer.lr=1e8", "model.layers.0.init=normal", "+model.layers.0.init_scale=100"])
+    with pytest.raises(DivergenceError, match=r"the gradient of 0\.dense\.W \(layer 0\.dense\) is not finite"):
+        run_experiment(cfg, pm=plugins)
 
 
 def test_float64_training_runs(compose_config, plugins):

@@ -1,6 +1,7 @@
 """``harness``: the tool commands next to training (``harness-train``).
 
-Each subcommand lives in its own module and registers itself in :data:`COMMANDS`.
+Each core subcommand lives in its own module listed in :data:`COMMANDS`; plugins add
+theirs through the ``harness_register_commands`` hook (``compare``, ``runs``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sys
 from harness import __version__
 from harness.cli import data_cmd, plugins_cmd
 from harness.errors import HarnessError
+from harness.plugins import load_plugins
 
 COMMANDS = (plugins_cmd, data_cmd)
 
@@ -25,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
         command.add_parser(sub)
+    load_plugins().hook.harness_register_commands(subparsers=sub)
     return parser
 
 

@@ -1,48 +1,82 @@
 """``harness-train``: compose an experiment with Hydra and train it.
 
 ``harness-train`` trains the default experiment; ``harness-train gd=sgd
-optimizer.lr=0.01`` changes it; ``harness-train -m optimizer.lr=0.01,0.1`` sweeps.
-Errors the user can fix are printed as one line (no traceback). In a sweep a failing
-job is reported and the next job still runs.
+optimizer.lr=0.01`` changes it; ``harness-train -m optimizer.lr=0.01,0.1`` sweeps;
+``harness-train resume=RUN_ID_OR_DIR`` continues a stopped run. Errors the user can
+fix are printed as one line (no traceback). In a sweep a failing job is recorded and
+the next job still runs; the sweep's exit code says whether all finished.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from harness.cli import sweep as sweep_report
 from harness.errors import HarnessError
 from harness.resources import config_dir
 from harness.training.experiment import run_experiment
+from harness.training.interrupts import StopRequested
 
 log = logging.getLogger("harness")
 
 
-def run_name_from_overrides() -> str | None:
+def run_name_from_overrides(overrides) -> str | None:
     """``gd=sgd optimizer.lr=0.1``: what makes this job different, readable in the UI."""
-    overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith("hydra.")]
-    return " ".join(overrides) or None
+    kept = [o for o in overrides if not o.startswith(("hydra.", "hydra/"))]
+    return " ".join(kept) or None
+
+
+def sweep_context(hc) -> dict:
+    return {
+        "dir": str(Path(hc.sweep.dir).resolve()),
+        "job": hc.job.num,
+        "overrides": list(hc.overrides.task),
+        "output_dir": hc.runtime.output_dir,
+    }
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
-def app(cfg: DictConfig) -> float:
+def app(cfg: DictConfig):
+    hc = HydraConfig.get()
+    multirun = hc.mode == RunMode.MULTIRUN
+    sweep = sweep_context(hc) if multirun else None
+    output_dir = Path(hc.runtime.output_dir)
     try:
-        run = run_experiment(cfg, run_name=run_name_from_overrides())
+        run = run_experiment(cfg, run_name=run_name_from_overrides(hc.overrides.task), sweep=sweep)
+    except StopRequested as exc:
+        print(f"harness-train: {exc}; a checkpoint was written to {output_dir / 'checkpoint'}", file=sys.stderr)
+        if multirun:
+            sweep_report.write_result(output_dir, status="KILLED", error=str(exc))
+            raise  # a signal stops the whole sweep
+        sys.exit(exc.exit_code)
     except HarnessError as exc:
         print(f"harness-train: error: {exc}", file=sys.stderr)
-        if HydraConfig.get().mode == RunMode.RUN:
+        if not multirun:
             sys.exit(exc.exit_code)
-        raise
-    return run.summary["test_accuracy"]
+        sweep_report.write_result(output_dir, status="FAILED", error=str(exc))
+        return None  # recorded; the sweep goes on
+    except Exception as exc:
+        if not multirun:
+            raise
+        log.exception("job failed")
+        sweep_report.write_result(output_dir, status="FAILED", error=f"{type(exc).__name__}: {exc}")
+        return None
+    if multirun:
+        status = "SKIPPED" if run.state.get("skipped") else "FINISHED"
+        sweep_report.write_result(output_dir, status=status, test_accuracy=run.summary.get("test_accuracy"))
+    return run.summary.get("test_accuracy")
 
 
 def main() -> None:
     app()
+    sys.exit(sweep_report.exit_code)
 
 
 if __name__ == "__main__":

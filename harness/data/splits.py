@@ -6,6 +6,7 @@ stopping look only at the validation split carved out of the training set.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,8 @@ class Splits:
     val_y: np.ndarray
     test_x: np.ndarray
     test_y: np.ndarray
+    # ``augment(batch, rng) -> batch``: a random transformation of training batches only.
+    augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None
 
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.train_y), "val": len(self.val_y), "test": len(self.test_y)}
@@ -30,7 +33,7 @@ class Splits:
         return Splits(
             self.train_x.astype(dtype, copy=False), self.train_y,
             self.val_x.astype(dtype, copy=False), self.val_y,
-            self.test_x.astype(dtype, copy=False), self.test_y,
+            self.test_x.astype(dtype, copy=False), self.test_y, self.augment,
         )
 
 

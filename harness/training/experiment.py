@@ -7,19 +7,28 @@ with one line, not after a download.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from harness import config as config_mod
 from harness.errors import ConfigError
 from harness.model import build_layers, build_loss
 from harness.plugins import PluginManager, load_plugins
 from harness.registry import Registry
+from harness.training import checkpoint
 from harness.training.loop import Trainer
 from harness.training.run import Run
+
+log = logging.getLogger("harness")
+
+# Keys that say where or how a run is recorded, not what it computes.
+NOT_HASHED = ("paths.", "resume", "progress", "tracking.")
 
 
 @dataclass
@@ -53,15 +62,59 @@ def build_parts(cfg: DictConfig, registry: Registry) -> Parts:
     return Parts(s, engine, layers, loss, optimizer, schedule, dataset)
 
 
-def run_experiment(cfg: DictConfig, *, pm: PluginManager | None = None, run_name: str | None = None) -> Run:
+def config_hash(params: dict[str, str]) -> str:
+    """Identity of what a config computes: same hash, same numbers (for a given seed)."""
+    kept = {k: v for k, v in params.items() if not k.startswith(NOT_HASHED)}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def checkpoint_config(cfg: DictConfig, pm: PluginManager) -> tuple[DictConfig, Path]:
+    """For ``resume=REF``: the stopped run's own config and its checkpoint directory."""
+    reference = str(cfg.resume)
+    directory = pm.hook.harness_locate_checkpoint(reference=reference, config=cfg)
+    if directory is None:
+        candidate = Path(reference).expanduser()
+        if not candidate.is_dir():
+            raise ConfigError(f"resume must be a checkpoint directory or a tracked run id, got {reference!r} (not found)")
+        directory = candidate
+    manifest = checkpoint.read_manifest(Path(directory))
+    saved = OmegaConf.create(manifest["config_yaml"])
+    saved.paths = cfg.paths  # write new outputs next to this invocation's
+    saved.resume = reference
+    return saved, Path(directory)
+
+
+def run_experiment(cfg: DictConfig, *, pm: PluginManager | None = None, run_name: str | None = None,
+                   sweep: dict | None = None) -> Run:
     """Train the experiment ``cfg`` describes and return its finished :class:`Run`."""
     pm = pm or load_plugins()
     registry = Registry(pm)
+    resume_dir = None
+    if cfg.get("resume"):
+        cfg, resume_dir = checkpoint_config(cfg, pm)
     parts = build_parts(cfg, registry)
     s = parts.settings
-    dtype = np.dtype(s.dtype)
-    init_seed, shuffle_seed = np.random.SeedSequence(s.seed).spawn(2)
+    params = config_mod.flatten(cfg)
+    run = Run(
+        name=run_name or s.name,
+        config=s,
+        config_yaml=config_mod.to_yaml(cfg),
+        params=params,
+        config_hash=config_hash(params),
+        sweep=sweep,
+        project_dir=Path(s.paths.project_dir).resolve(),
+        output_dir=Path(s.paths.output_dir).resolve(),
+    )
+    if sweep is not None and resume_dir is None:
+        finished = pm.hook.harness_find_finished(run=run)
+        if finished is not None:
+            log.info("skipping: an identical run already finished (%s)", finished.get("run_id", "recorded"))
+            run.summary.update(finished)
+            run.state["skipped"] = True
+            return run
 
+    dtype = np.dtype(s.dtype)
+    init_seed, shuffle_seed, data_seed = np.random.SeedSequence(s.seed).spawn(3)
     model = parts.engine.build_model(
         parts.layers, parts.loss, input_dim=parts.dataset.input_dim,
         rng=np.random.default_rng(init_seed), dtype=dtype,
@@ -72,13 +125,11 @@ def run_experiment(cfg: DictConfig, *, pm: PluginManager | None = None, run_name
             f"has {parts.dataset.num_classes} classes; set the last dense layer's units to {parts.dataset.num_classes}"
         )
     splits = parts.dataset.load().astype(dtype)
-    run = Run(
-        name=run_name or s.name,
-        config=s,
-        config_yaml=config_mod.to_yaml(cfg),
-        params=config_mod.flatten(cfg),
-        project_dir=Path(s.paths.project_dir).resolve(),
-        output_dir=Path(s.paths.output_dir).resolve(),
+    trainer = Trainer(
+        run, model, parts.optimizer, parts.schedule, splits, pm.hook,
+        shuffle_rng=np.random.default_rng(shuffle_seed), data_rng=np.random.default_rng(data_seed),
     )
-    trainer = Trainer(run, model, parts.optimizer, parts.schedule, splits, pm.hook, np.random.default_rng(shuffle_seed))
+    if resume_dir is not None:
+        trainer.resume(resume_dir)
+        run.ids.update(checkpoint.read_manifest(resume_dir).get("ids", {}))
     return trainer.fit()

@@ -4,7 +4,8 @@ Engine-agnostic: it sees a model (``train_batch`` / ``evaluate`` /
 ``named_parameters``), an optimizer, a schedule and index batches. Everything else a
 run does (tracking, progress, diagnostics) happens in plugins called at the run-event
 hooks. A run that started always ends through ``harness_run_end``, with status
-FINISHED, FAILED or KILLED.
+FINISHED, FAILED or KILLED; a checkpoint is written every ``training.checkpoint_every``
+epochs and when a signal stops the run, and a run resumed from one continues bit for bit.
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ from __future__ import annotations
 import logging
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 
 from harness.data.splits import Splits
 from harness.errors import DivergenceError
+from harness.training import checkpoint
 from harness.training.batching import epoch_batches, steps_per_epoch
 from harness.training.evaluation import evaluate
+from harness.training.interrupts import InterruptGuard, StopRequested
 from harness.training.run import Run
 
 log = logging.getLogger("harness.train")
@@ -27,14 +31,16 @@ log = logging.getLogger("harness.train")
 class Trainer:
     """Fits one model on one set of splits and records the run."""
 
-    def __init__(self, run: Run, model, optimizer, schedule, splits: Splits, hook, rng: np.random.Generator):
+    def __init__(self, run: Run, model, optimizer, schedule, splits: Splits, hook,
+                 shuffle_rng: np.random.Generator, data_rng: np.random.Generator):
         self.run = run
         self.model = model
         self.optimizer = optimizer
         self.schedule = schedule
         self.splits = splits
         self.hook = hook
-        self.rng = rng
+        self.shuffle_rng = shuffle_rng
+        self.data_rng = data_rng
         self.settings = run.config
         n_train = len(splits.train_y)
         self.batch_size = run.config.gd.batch_size_for(n_train)
@@ -42,92 +48,145 @@ class Trainer:
         run.steps_per_epoch = steps_per_epoch(n_train, self.batch_size)
         run.sizes = splits.sizes()
         run.model = model
+        run.splits = splits
         self.base_lr = optimizer.lr
-        self.step = 0
+        self.state = checkpoint.TrainingState()
+        self.guard = InterruptGuard()
+
+    # ------------------------------------------------------------------ public
+
+    def resume(self, directory: Path) -> None:
+        """Continue from the checkpoint in ``directory`` instead of from scratch."""
+        self.state = checkpoint.restore(
+            directory, model=self.model, optimizer=self.optimizer,
+            shuffle_rng=self.shuffle_rng, data_rng=self.data_rng,
+        )
+        self.run.history = self.state.history
+        self.run.resumed = True
+        log.info("resuming from %s: epoch %d, step %d", directory, self.state.epoch + 1, self.state.step)
 
     def fit(self) -> Run:
         """Train, select, test; the run-end hook is called whatever happens."""
-        self.hook.harness_run_start(run=self.run)
-        status, error = "FINISHED", None
-        try:
-            self._train()
-            self._test()
-        except KeyboardInterrupt as exc:
-            status, error = "KILLED", exc
-            raise
-        except BaseException as exc:
-            status, error = "FAILED", exc
-            raise
-        finally:
-            self._end(status, error)
+        with self.guard:
+            self.hook.harness_run_start(run=self.run)
+            status, error = "FINISHED", None
+            try:
+                self._train()
+                self._test()
+            except StopRequested as exc:  # stopped cleanly between two steps: keep where we are
+                status, error = "KILLED", exc
+                self._save_checkpoint(final=True)
+                raise
+            except KeyboardInterrupt as exc:  # stopped at once, possibly mid-step: no checkpoint
+                status, error = "KILLED", exc
+                raise
+            except BaseException as exc:
+                status, error = "FAILED", exc
+                raise
+            finally:
+                self._end(status, error)
         return self.run
 
     # ---------------------------------------------------------------- training
 
     def _train(self) -> None:
         training = self.settings.training
-        best_acc, best_epoch, best_params = -1.0, -1, None
-        started = time.perf_counter()
-        for epoch in range(training.epochs):
-            with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below, in one line
-                metrics = self._epoch(epoch)
-            self.run.history.append(metrics)
-            self.hook.harness_epoch_end(run=self.run, epoch=epoch, metrics=metrics)
-            log.info(_epoch_line(epoch, training.epochs, metrics))
-            if metrics["val_accuracy"] > best_acc:
-                best_acc, best_epoch = metrics["val_accuracy"], epoch
+        st = self.state
+        while st.epoch < training.epochs:
+            with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported in one line instead
+                metrics = self._epoch(st.epoch)
+            st.history.append(metrics)
+            self.run.history = st.history
+            if metrics["val_accuracy"] > st.best_val_accuracy:
+                st.best_val_accuracy, st.best_epoch = metrics["val_accuracy"], st.epoch
                 if training.restore_best:
-                    best_params = [value.copy() for _, value, _ in self.model.named_parameters()]
-            patience = training.early_stopping_patience
-            if patience is not None and epoch - best_epoch >= patience:
-                log.info("early stopping: no validation improvement for %d epochs", patience)
+                    st.best_params = [value.copy() for _, value, _ in self.model.named_parameters()]
+            st.epoch += 1
+            st.batches_done = 0
+            self.hook.harness_epoch_end(run=self.run, epoch=st.epoch - 1, metrics=metrics)
+            log.info(_epoch_line(st.epoch - 1, training.epochs, metrics))
+            if training.checkpoint_every and st.epoch % training.checkpoint_every == 0:
+                self._save_checkpoint()
+            if self._out_of_time():
+                log.info("time budget of %.0f s reached after %d epochs", training.max_seconds, st.epoch)
+                self.run.summary["stopped_by"] = "max_seconds"
                 break
-        self.run.summary["train_seconds"] = time.perf_counter() - started
-        self.run.summary["epochs"] = len(self.run.history)
-        self.run.summary["best_epoch"] = best_epoch
-        self.run.summary["best_val_accuracy"] = best_acc
-        if best_params is not None and best_epoch != len(self.run.history) - 1:
-            log.info("restoring the weights of epoch %d (best validation accuracy %.2f%%)", best_epoch + 1, 100 * best_acc)
-            for (_, value, _), saved in zip(self.model.named_parameters(), best_params):
+            patience = training.early_stopping_patience
+            if patience is not None and st.epoch - 1 - st.best_epoch >= patience:
+                log.info("early stopping: no validation improvement for %d epochs", patience)
+                self.run.summary["stopped_by"] = "early_stopping"
+                break
+        self.run.summary.update(
+            train_seconds=st.train_seconds, epochs=len(st.history),
+            best_epoch=st.best_epoch, best_val_accuracy=st.best_val_accuracy,
+        )
+        if st.best_params is not None and st.best_epoch != len(st.history) - 1:
+            log.info("restoring the weights of epoch %d (best validation accuracy %.2f%%)", st.best_epoch + 1, 100 * st.best_val_accuracy)
+            for (_, value, _), saved in zip(self.model.named_parameters(), st.best_params):
                 np.copyto(value, saved)
 
     def _epoch(self, epoch: int) -> dict[str, float]:
+        st = self.state
         lr = self.schedule.lr(self.base_lr, epoch, self.settings.training.epochs)
         self.optimizer.lr = lr
         self.run.lr = lr
+        if st.batches_done == 0:
+            st.epoch_rng_state = self.shuffle_rng.bit_generator.state
+            st.loss_sum, st.correct, st.epoch_seconds = 0.0, 0, 0.0
+        else:  # resuming inside an epoch: replay its shuffle, skip the batches already done
+            self.shuffle_rng.bit_generator.state = st.epoch_rng_state
         self.hook.harness_epoch_start(run=self.run, epoch=epoch)
         step_hook = self.hook.harness_step_end if self.hook.harness_step_end.get_hookimpls() else None
         x, y = self.splits.train_x, self.splits.train_y
-        model, optimizer = self.model, self.optimizer
+        augment = self.splits.augment
+        model, optimizer, guard = self.model, self.optimizer, self.guard
         params = model.named_parameters()
-        loss_sum, correct = 0.0, 0
+        budget = self.settings.training.max_seconds
         started = time.perf_counter()
-        for index in epoch_batches(len(y), self.batch_size, self.rng, self.settings.gd.shuffle):
+        done_before = st.epoch_seconds
+        batches = epoch_batches(len(y), self.batch_size, self.shuffle_rng, self.settings.gd.shuffle)
+        for i, index in enumerate(batches):
+            if i < st.batches_done:
+                continue
             xb, yb = x[index], y[index]
+            if augment is not None:
+                xb = augment(xb, self.data_rng)
             loss, outputs = model.train_batch(xb, yb)
             if not math.isfinite(loss):
                 raise DivergenceError(
-                    f"training diverged: loss is {loss} at step {self.step + 1} (epoch {epoch + 1}); "
+                    f"training diverged: loss is {loss} at step {st.step + 1} (epoch {epoch + 1}); "
                     f"lower optimizer.lr (now {lr:g}) or enable optimizer.clip_norm"
                 )
+            _check_gradients(params, st.step + 1, epoch + 1)
             optimizer.step(params)
-            self.step += 1
+            st.step += 1
+            st.batches_done = i + 1
             right = int(np.count_nonzero(outputs.argmax(axis=1) == yb))
-            loss_sum += loss * len(yb)
-            correct += right
+            st.loss_sum += loss * len(yb)
+            st.correct += right
             if step_hook is not None:
-                step_hook(run=self.run, step=self.step, loss=loss, batch_size=len(yb), correct=right)
-        seconds = time.perf_counter() - started
+                step_hook(run=self.run, step=st.step, loss=loss, batch_size=len(yb), correct=right)
+            st.epoch_seconds = done_before + time.perf_counter() - started
+            guard.check()
+            if budget is not None and st.train_seconds + st.epoch_seconds >= budget:
+                break
+        seconds = st.epoch_seconds
+        st.train_seconds += seconds
+        seen = min(st.batches_done * self.batch_size, len(y))
         val_loss, val_acc, _ = evaluate(model, self.splits.val_x, self.splits.val_y, self.settings.training.eval_batch_size)
         return {
-            "train_loss": loss_sum / len(y),
-            "train_accuracy": correct / len(y),
+            "train_loss": st.loss_sum / seen,
+            "train_accuracy": st.correct / seen,
             "val_loss": val_loss,
             "val_accuracy": val_acc,
             "lr": lr,
             "epoch_seconds": seconds,
-            "samples_per_second": len(y) / seconds if seconds > 0 else float("inf"),
+            "samples_per_second": seen / seconds if seconds > 0 else float("inf"),
         }
+
+    def _out_of_time(self) -> bool:
+        budget = self.settings.training.max_seconds
+        return budget is not None and self.state.train_seconds >= budget
 
     def _test(self) -> None:
         loss, acc, predictions = evaluate(self.model, self.splits.test_x, self.splits.test_y, self.settings.training.eval_batch_size)
@@ -138,11 +197,43 @@ class Trainer:
             100 * acc, loss, self.run.summary["epochs"], self.run.summary["train_seconds"],
         )
 
+    # ------------------------------------------------------------- checkpoints
+
+    def _save_checkpoint(self, final: bool = False) -> None:
+        if not self.settings.training.checkpoint_every and not final:
+            return
+        directory = self.run.output_dir / "checkpoint"
+        try:
+            checkpoint.save(
+                directory, model=self.model, optimizer=self.optimizer, shuffle_rng=self.shuffle_rng,
+                data_rng=self.data_rng, state=self.state, config_yaml=self.run.config_yaml, ids=self.run.ids,
+            )
+        except OSError as exc:
+            log.error("could not write checkpoint to %s: %s", directory, exc)
+            return
+        self.run.state["checkpoint_dir"] = directory
+        self.hook.harness_checkpoint_saved(run=self.run, directory=directory, epoch=self.state.epoch)
+
     def _end(self, status: str, error: BaseException | None) -> None:
         try:
             self.hook.harness_run_end(run=self.run, status=status, error=error)
         except Exception:  # a faulty plugin must not hide the run's own outcome
             log.exception("a harness_run_end hook failed")
+
+
+def _check_gradients(params, step: int, epoch: int) -> None:
+    """Stop at the first parameter (in layer order) whose gradient is not finite.
+
+    One BLAS dot product per parameter: a non-finite entry, or a norm beyond the
+    float range, makes the sum of squares non-finite.
+    """
+    for name, _, grad in params:
+        if not math.isfinite(float(np.vdot(grad, grad))):
+            layer = name.rsplit(".", 1)[0]
+            raise DivergenceError(
+                f"training diverged: the gradient of {name} (layer {layer}) is not finite or overflows "
+                f"at step {step} (epoch {epoch}); lower optimizer.lr or enable optimizer.clip_norm"
+            )
 
 
 def _epoch_line(epoch: int, epochs: int, m: dict[str, float]) -> str:

@@ -19,11 +19,19 @@ class Run:
     params: dict[str, str]
     project_dir: Path
     output_dir: Path
+    config_hash: str = ""
+    sweep: dict[str, Any] | None = None  # {"dir": ..., "job": n, "overrides": [...]} in a multirun
     model: Any = None
+    splits: Any = None
     sizes: dict[str, int] = field(default_factory=dict)
     batch_size: int = 0
     steps_per_epoch: int = 0
     lr: float = 0.0
     history: list[dict[str, float]] = field(default_factory=list)
     summary: dict[str, float] = field(default_factory=dict)
+    resumed: bool = False
+    # Identifiers plugins need again when the run is resumed (a tracking run id); saved in checkpoints.
+    ids: dict[str, str] = field(default_factory=dict)
+    # Files plugins produced for this run (plots, tables); a tracking plugin uploads them at the end.
+    artifacts: list[Path] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)

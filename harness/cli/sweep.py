@@ -1,0 +1,59 @@
+"""What a multirun sweep reports when it ends, whatever the launcher.
+
+In a sweep a failing job must not stop the others, so the task function records its
+outcome in ``harness_job.json`` in the job's output folder and returns normally. This
+Hydra callback, running in the launching process, reads those files when the sweep
+ends, prints one line per failed job and a total, and sets the exit code that
+``harness-train -m`` returns: 0 only if every job finished.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+log = logging.getLogger("harness")
+RESULT_FILE = "harness_job.json"
+
+# Set by the callback in the launching process, read by harness-train's main().
+exit_code = 0
+
+
+def write_result(output_dir: Path, **outcome) -> None:
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / RESULT_FILE).write_text(json.dumps(outcome, default=str))
+
+
+def read_results(sweep_dir: Path) -> list[dict]:
+    results = []
+    for path in sorted(sweep_dir.glob(f"*/{RESULT_FILE}")):
+        try:
+            results.append({"dir": str(path.parent), **json.loads(path.read_text())})
+        except (OSError, ValueError):
+            results.append({"dir": str(path.parent), "status": "FAILED", "error": "unreadable job result"})
+    return results
+
+
+class SweepSummary(Callback):
+    """Summarises the jobs of a sweep and decides the exit code."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        global exit_code
+        exit_code = 0
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        global exit_code
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        results = read_results(sweep_dir)
+        counts: dict[str, int] = {}
+        for result in results:
+            counts[result["status"]] = counts.get(result["status"], 0) + 1
+            if result["status"] != "FINISHED":
+                log.error("job %s %s: %s", Path(result["dir"]).name, result["status"], result.get("error", ""))
+        total = ", ".join(f"{n} {status.lower()}" for status, n in sorted(counts.items()))
+        log.info("sweep done: %d jobs (%s); outputs in %s", len(results), total or "none recorded", sweep_dir)
+        exit_code = 0 if results and set(counts) <= {"FINISHED", "SKIPPED"} else 1

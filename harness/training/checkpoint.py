@@ -1,0 +1,172 @@
+"""Checkpoints without pickle: arrays in ``.npz`` (``allow_pickle=False``), the rest in JSON.
+
+A checkpoint holds everything the next epoch depends on — parameters, layer buffers
+(batch-norm running statistics), optimizer state, the shuffling generator, every
+layer's own generator (dropout), the epoch and step counters, the history and the
+best-so-far snapshot — so a resumed run computes bit for bit what an uninterrupted one
+would. Both files are written to temporary names and renamed, the manifest last: a
+checkpoint directory either has a complete checkpoint or the previous one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.errors import DataError
+
+ARRAYS = "checkpoint.npz"
+MANIFEST = "checkpoint.json"
+FORMAT = 1
+
+
+@dataclass
+class TrainingState:
+    """What the loop needs to continue, apart from the model and optimizer."""
+
+    epoch: int = 0                      # the epoch in progress (or next), from 0
+    step: int = 0                       # optimizer steps taken in the whole run
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = -1
+    best_val_accuracy: float = -1.0
+    best_params: list[np.ndarray] | None = None
+    train_seconds: float = 0.0          # finished epochs only
+    # Inside an epoch (a signal stopped the run between two steps):
+    batches_done: int = 0
+    epoch_rng_state: dict | None = None  # the shuffling generator before this epoch's permutation
+    loss_sum: float = 0.0
+    correct: int = 0
+    epoch_seconds: float = 0.0
+
+    def position(self) -> dict:
+        return {k: getattr(self, k) for k in ("batches_done", "epoch_rng_state", "loss_sum", "correct", "epoch_seconds")}
+
+
+def model_components(model) -> list[tuple[str, Any]]:
+    """``(name, layer)`` for every layer, nested ones included (``2.residual/0.dense``)."""
+    found = []
+
+    def walk(prefix: str, layers, names) -> None:
+        for name, layer in zip(names, layers):
+            found.append((prefix + name, layer))
+            inner = getattr(layer, "layers", None)
+            if isinstance(inner, list) and inner:
+                walk(f"{prefix}{name}/", inner, [f"{i}.{getattr(l, 'kind', type(l).__name__)}" for i, l in enumerate(inner)])
+
+    walk("", model.layers, model.layer_names)
+    return found
+
+
+def _atomic(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save(directory: Path, *, model, optimizer, shuffle_rng: np.random.Generator, data_rng: np.random.Generator,
+         state: TrainingState, config_yaml: str, ids: dict[str, str]) -> Path:
+    """Write the checkpoint of the run after ``state.epoch`` finished epochs."""
+    directory.mkdir(parents=True, exist_ok=True)
+    arrays: dict[str, np.ndarray] = {}
+    for name, value, _ in model.named_parameters():
+        arrays[f"param/{name}"] = value
+    rngs = {}
+    for name, layer in model_components(model):
+        for key, buffer in getattr(layer, "buffers", {}).items():
+            arrays[f"buffer/{name}/{key}"] = buffer
+        if isinstance(getattr(layer, "rng", None), np.random.Generator):
+            rngs[name] = layer.rng.bit_generator.state
+    opt_state = optimizer.state_dict()
+    for pname, slots in opt_state["slots"].items():
+        for key, value in slots.items():
+            arrays[f"optimizer/{pname}/{key}"] = value
+    if state.best_params is not None:
+        for (name, _, _), value in zip(model.named_parameters(), state.best_params):
+            arrays[f"best/{name}"] = value
+    manifest = {
+        "format": FORMAT,
+        "epoch": state.epoch,
+        "step": state.step,
+        "history": state.history,
+        "best_epoch": state.best_epoch,
+        "best_val_accuracy": state.best_val_accuracy,
+        "train_seconds": state.train_seconds,
+        "optimizer": {"steps": opt_state["steps"]},
+        "position": state.position(),
+        "shuffle_rng": shuffle_rng.bit_generator.state,
+        "data_rng": data_rng.bit_generator.state,
+        "layer_rngs": rngs,
+        "ids": ids,
+        "config_yaml": config_yaml,
+    }
+    _atomic(directory / ARRAYS, lambda handle: np.savez(handle, **arrays))
+    _atomic(directory / MANIFEST, lambda handle: handle.write(json.dumps(manifest, indent=1).encode()))
+    return directory
+
+
+def read_manifest(directory: Path) -> dict:
+    path = Path(directory) / MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DataError(f"{path}: no checkpoint here (expected {MANIFEST} and {ARRAYS})") from None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: unreadable checkpoint manifest ({exc})") from None
+    if manifest.get("format") != FORMAT:
+        raise DataError(f"{path}: checkpoint format {manifest.get('format')!r} is not supported (expected {FORMAT})")
+    return manifest
+
+
+def restore(directory: Path, *, model, optimizer, shuffle_rng: np.random.Generator,
+            data_rng: np.random.Generator) -> TrainingState:
+    """Load a checkpoint into a freshly built model, optimizer and generator."""
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    try:
+        with np.load(directory / ARRAYS, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{directory / ARRAYS}: unreadable checkpoint arrays ({exc})") from None
+    params = model.named_parameters()
+    for name, value, _ in params:
+        _copy_into(value, arrays, f"param/{name}", directory)
+    for name, layer in model_components(model):
+        for key, buffer in getattr(layer, "buffers", {}).items():
+            _copy_into(buffer, arrays, f"buffer/{name}/{key}", directory)
+        if name in manifest["layer_rngs"]:
+            layer.rng.bit_generator.state = manifest["layer_rngs"][name]
+    slots: dict[str, dict[str, np.ndarray]] = {}
+    for key, value in arrays.items():
+        if key.startswith("optimizer/"):
+            pname, slot = key[len("optimizer/"):].rsplit("/", 1)
+            slots.setdefault(pname, {})[slot] = value
+    optimizer.load_state_dict({"steps": manifest["optimizer"]["steps"], "slots": slots})
+    shuffle_rng.bit_generator.state = manifest["shuffle_rng"]
+    data_rng.bit_generator.state = manifest["data_rng"]
+    best = [arrays[f"best/{name}"] for name, _, _ in params] if f"best/{params[0][0]}" in arrays else None
+    return TrainingState(
+        epoch=manifest["epoch"], step=manifest["step"], history=manifest["history"],
+        best_epoch=manifest["best_epoch"], best_val_accuracy=manifest["best_val_accuracy"],
+        best_params=best, train_seconds=manifest["train_seconds"], **manifest["position"],
+    )
+
+
+def _copy_into(target: np.ndarray, arrays: dict, key: str, directory: Path) -> None:
+    if key not in arrays:
+        raise DataError(f"{directory / ARRAYS}: missing {key!r}; the checkpoint is from a different model")
+    if arrays[key].shape != target.shape:
+        raise DataError(f"{directory / ARRAYS}: {key!r} has shape {arrays[key].shape}, the model needs {target.shape}")
+    np.copyto(target, arrays[key])

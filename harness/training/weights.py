@@ -1,0 +1,76 @@
+"""A trained model as plain files: its config as JSON, its arrays as ``.npz``.
+
+Enough to rebuild the network through the registry in another process and predict,
+without pickle: the spec names the engine, layers, loss, dtype and input size; the
+arrays hold every parameter and layer buffer (batch-norm statistics) by name.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from harness.errors import DataError
+from harness.training.checkpoint import model_components
+
+SPEC = "model_spec.json"
+WEIGHTS = "weights.npz"
+
+
+def model_arrays(model) -> dict[str, np.ndarray]:
+    arrays = {f"param/{name}": value for name, value, _ in model.named_parameters()}
+    for name, layer in model_components(model):
+        for key, buffer in getattr(layer, "buffers", {}).items():
+            arrays[f"buffer/{name}/{key}"] = buffer
+    return arrays
+
+
+def save_model_files(directory: Path, model, *, engine: str, layers: list, loss, dtype: str,
+                     input_dim: int, num_classes: int) -> tuple[Path, Path]:
+    """Write ``model_spec.json`` and ``weights.npz`` into ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    spec = {"engine": engine, "layers": layers, "loss": loss, "dtype": dtype,
+            "input_dim": input_dim, "num_classes": num_classes}
+    spec_path, weights_path = directory / SPEC, directory / WEIGHTS
+    spec_path.write_text(json.dumps(spec, indent=1))
+    with open(weights_path, "wb") as handle:
+        np.savez(handle, **model_arrays(model))
+    return spec_path, weights_path
+
+
+def load_model_files(spec_path: Path, weights_path: Path, pm=None):
+    """Rebuild the model described by the spec, through the installed plugins."""
+    from harness.model import build_layers, build_loss
+    from harness.plugins import load_plugins
+    from harness.registry import Registry
+
+    spec = json.loads(Path(spec_path).read_text())
+    registry = Registry(pm or load_plugins())
+    engine = registry.create("engine", spec["engine"], {}, section="engine")
+    loss = spec["loss"]
+    loss_name, loss_options = (loss, {}) if isinstance(loss, str) else (loss["type"], {k: v for k, v in loss.items() if k != "type"})
+    model = engine.build_model(
+        build_layers(registry, spec["engine"], spec["layers"]),
+        build_loss(registry, spec["engine"], loss_name, loss_options),
+        input_dim=spec["input_dim"], rng=np.random.default_rng(0), dtype=np.dtype(spec["dtype"]),
+    )
+    targets = model_arrays(model)
+    with np.load(weights_path, allow_pickle=False) as data:
+        missing = sorted(set(targets) - set(data.files))
+        if missing:
+            raise DataError(f"{weights_path}: missing arrays {missing[:3]}; the weights are from a different model")
+        for key, target in targets.items():
+            np.copyto(target, data[key])
+    return model, spec
+
+
+def predict_classes(model, x: np.ndarray, dtype, chunk: int = 5000) -> np.ndarray:
+    """Class indices for a batch of inputs (any model of the Model protocol)."""
+    out = np.empty(len(x), dtype=np.int64)
+    for start in range(0, len(x), chunk):
+        part = np.asarray(x[start:start + chunk], dtype=dtype)
+        _, scores = model.evaluate(part, np.zeros(len(part), dtype=np.int64))
+        out[start:start + len(part)] = np.asarray(scores).argmax(axis=1)
+    return out

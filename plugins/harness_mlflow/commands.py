@@ -1,0 +1,91 @@
+"""``harness compare`` and ``harness runs repair``: the store, without opening the UI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.errors import HarnessError
+from harness_mlflow.store import STORE_FILE, Store, client_for, retrying
+
+
+def add_commands(subparsers) -> None:
+    compare = subparsers.add_parser("compare", help="table and plot comparing the runs of a sweep (or an experiment)")
+    _store_options(compare)
+    compare.add_argument("--sweep", metavar="RUN_ID", help="parent run of the sweep (default: the latest sweep)")
+    compare.add_argument("--all", action="store_true", help="compare every top-level run of the experiment instead of a sweep")
+    compare.add_argument("--metric", default="val_accuracy", help="per-epoch metric to plot (default: val_accuracy)")
+    compare.add_argument("--out", default="comparison", help="folder for comparison.png/.csv/.md (default: ./comparison)")
+    compare.set_defaults(handler=run_compare)
+
+    runs = subparsers.add_parser("runs", help="maintain tracked runs")
+    runs_sub = runs.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
+    repair = runs_sub.add_parser("repair", help="end runs left RUNNING by a process that is gone (marked KILLED)")
+    _store_options(repair)
+    repair.add_argument("--older-than", type=float, metavar="MINUTES",
+                        help="also end runs from other hosts idle for longer than this")
+    repair.add_argument("--dry-run", action="store_true", help="only list what would be repaired")
+    repair.set_defaults(handler=run_repair)
+
+
+def _store_options(parser) -> None:
+    parser.add_argument("--uri", default=None, help=f"tracking URI (default: sqlite:///<cwd>/{STORE_FILE})")
+    parser.add_argument("--experiment", default=None, help="experiment name (default: all experiments)")
+
+
+def _client(args):
+    uri = args.uri or f"sqlite:///{(Path.cwd() / STORE_FILE).resolve()}"
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
+        raise HarnessError(f"no MLflow store at {uri}; run from the project directory or pass --uri")
+    return client_for(Store(uri, None, args.experiment or "")), uri
+
+
+def _experiment_ids(client, name: str | None) -> list[str]:
+    if name is None:
+        return [e.experiment_id for e in retrying(client.search_experiments)]
+    found = retrying(client.get_experiment_by_name, name)
+    if found is None:
+        names = ", ".join(e.name for e in retrying(client.search_experiments))
+        raise HarnessError(f"unknown experiment {name!r}; known: {names or '(none)'}")
+    return [found.experiment_id]
+
+
+def run_compare(args) -> int:
+    from harness_mlflow.compare import children_of, comparison_artifacts, rows_for
+    from harness_reports.tables import sort_rows, to_markdown
+
+    client, uri = _client(args)
+    ids = _experiment_ids(client, args.experiment)
+    if args.all:
+        runs = retrying(client.search_runs, ids, filter_string="tags.`harness.sweep` != 'parent'", max_results=5000)
+        runs = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+        title = args.experiment or "all experiments"
+    else:
+        parent = args.sweep or _latest_sweep(client, ids)
+        runs = children_of(client, parent)
+        title = retrying(client.get_run, parent).info.run_name
+    if not runs:
+        raise HarnessError("nothing to compare: no runs found")
+    print(to_markdown(sort_rows(rows_for(runs))), end="")
+    made = comparison_artifacts(client, runs, Path(args.out), title=title, metric=args.metric)
+    print(f"\nwrote {', '.join(str(p) for p in made)}")
+    return 0
+
+
+def _latest_sweep(client, experiment_ids: list[str]) -> str:
+    found = retrying(client.search_runs, experiment_ids, filter_string="tags.`harness.sweep` = 'parent'",
+                     order_by=["attributes.start_time DESC"], max_results=1)
+    if not found:
+        raise HarnessError("no sweep found in the store; run `harness-train -m ...` first, or use --all")
+    return found[0].info.run_id
+
+
+def run_repair(args) -> int:
+    from harness_mlflow.repair import repair
+
+    client, uri = _client(args)
+    report = repair(client, _experiment_ids(client, args.experiment), args.older_than, dry_run=args.dry_run)
+    verb = "would end" if args.dry_run else "ended"
+    for item in report:
+        print(f"{verb} {item['run_id']} ({item['name']}) {item['status']}: {item['reason']}")
+    print(f"{len(report)} run(s) {verb}; store {uri}")
+    return 0

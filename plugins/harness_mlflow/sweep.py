@@ -1,0 +1,160 @@
+"""One parent MLflow run per multirun sweep, created before any job starts.
+
+This Hydra callback runs in the launching process. Before the jobs: it creates (and
+migrates) the store once — concurrent jobs racing MLflow's schema migrations on a fresh
+SQLite file lost runs — creates or reuses the sweep's parent run, and writes
+``harness_mlflow_sweep.json`` into the sweep folder; every job, in any launcher's
+process, reads it and files its run as a child of that parent. After the jobs: the
+parent gets a comparison plot and table of its children and ends FINISHED only if every
+child did. If the launcher dies first (Ctrl-C, an exception), an exit handler ends the
+parent KILLED, so no parent is left RUNNING.
+
+Re-running the same sweep command after a crash reuses the unfinished parent with the
+same sweep key; jobs whose config already FINISHED under it are skipped.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import json
+import logging
+import os
+import socket
+import sys
+from pathlib import Path
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from harness_mlflow.store import client_for, experiment_id, resolve_store, retrying
+
+log = logging.getLogger("harness.mlflow")
+SWEEP_FILE = "harness_mlflow_sweep.json"
+PARENT_TAG = "mlflow.parentRunId"
+
+
+def swept_keys(task_overrides: list[str], sweeper_params: dict | None) -> list[str]:
+    """Config keys the sweep varies: overrides with several values, and sweeper params."""
+    keys = []
+    for override in OverridesParser.create().parse_overrides(task_overrides):
+        if override.is_sweep_override():
+            keys.append(override.key_or_group)
+    for key in (sweeper_params or {}):
+        keys.append(key.lstrip("+~"))
+    return list(dict.fromkeys(keys))
+
+
+def sweep_key(name: str, task_overrides: list[str], sweeper_params: dict | None) -> str:
+    text = json.dumps([name, sorted(task_overrides), sorted((sweeper_params or {}).items())], default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def read_sweep_file(sweep_dir: str | Path) -> dict | None:
+    path = Path(sweep_dir) / SWEEP_FILE
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+
+
+def _project_dir(config: DictConfig) -> Path:
+    """``paths.project_dir``; in the launcher ``${hydra:runtime.cwd}`` is not resolvable, and is the cwd."""
+    try:
+        return Path(str(config.paths.project_dir))
+    except Exception:
+        return Path.cwd()
+
+
+class MlflowSweep(Callback):
+    """Parent run of a sweep; see the module docstring."""
+
+    def __init__(self) -> None:
+        self.client = None
+        self.parent_id: str | None = None
+        self.done = False
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        # Hydra turns a callback's exception into a warning and goes on; say it plainly instead.
+        try:
+            self._start(config)
+        except Exception as exc:
+            log.error("could not create the sweep's parent MLflow run (%s: %s); jobs are recorded without one",
+                      type(exc).__name__, str(exc).splitlines()[0])
+
+    def _start(self, config: DictConfig) -> None:
+        tracking = OmegaConf.to_container(config.tracking, resolve=True)
+        store = resolve_store(tracking, _project_dir(config), str(config.name))
+        self.client = client_for(store)
+        exp_id = experiment_id(self.client, store)  # creates and migrates the store, once
+        overrides = list(config.hydra.overrides.task)
+        params = config.hydra.sweeper.get("params") or {}
+        params = OmegaConf.to_container(params, resolve=False) if isinstance(params, DictConfig) else dict(params)
+        key = sweep_key(str(config.name), overrides, params)
+        swept = swept_keys(overrides, params)
+        self.parent_id = self._reuse(exp_id, key) or self._create(exp_id, key, overrides, config)
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        (sweep_dir / SWEEP_FILE).write_text(json.dumps({
+            "parent_run_id": self.parent_id, "experiment_id": exp_id, "uri": store.uri,
+            "swept": swept, "sweep_key": key,
+        }))
+        atexit.register(self._abandon)
+        log.info("sweep parent run %s in experiment %r (%s)", self.parent_id, store.experiment, store.uri)
+
+    def _reuse(self, exp_id: str, key: str) -> str | None:
+        found = retrying(
+            self.client.search_runs, [exp_id],
+            filter_string=f"tags.`harness.sweep_key` = '{key}'", order_by=["attributes.start_time DESC"], max_results=1,
+        )
+        if found and found[0].info.status != "FINISHED":
+            run_id = found[0].info.run_id
+            retrying(self.client.update_run, run_id, status="RUNNING")
+            log.info("resuming sweep %s: jobs that already finished are skipped", run_id)
+            return run_id
+        return None
+
+    def _create(self, exp_id: str, key: str, overrides: list[str], config: DictConfig) -> str:
+        name = f"sweep {config.name}: {' '.join(o for o in overrides if not o.startswith('hydra')) or 'presets'}"
+        tags = {
+            "harness.sweep": "parent", "harness.sweep_key": key,
+            "harness.overrides": " ".join(overrides)[:5000], "harness.command": " ".join(sys.argv)[:5000],
+            "harness.host": socket.gethostname(), "harness.pid": str(os.getpid()),
+        }
+        return retrying(self.client.create_run, exp_id, run_name=name[:250], tags=tags).info.run_id
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        if self.parent_id is None:
+            return
+        try:
+            self._end(config)
+        except Exception as exc:
+            log.error("could not close the sweep's parent MLflow run %s (%s: %s)", self.parent_id,
+                      type(exc).__name__, str(exc).splitlines()[0])
+
+    def _end(self, config: DictConfig) -> None:
+        from harness.cli.sweep import read_results
+        from harness_mlflow.compare import children_of, comparison_artifacts
+
+        children = children_of(self.client, self.parent_id)
+        jobs = read_results(Path(str(config.hydra.sweep.dir)))
+        ok = bool(jobs) and all(j["status"] in ("FINISHED", "SKIPPED") for j in jobs)
+        ok = ok and bool(children) and all(c.info.status == "FINISHED" for c in children)
+        try:
+            folder = Path(str(config.hydra.sweep.dir)) / "comparison"
+            for path in comparison_artifacts(self.client, children, folder, title=str(config.name)):
+                retrying(self.client.log_artifact, self.parent_id, str(path))
+        except Exception:  # the parent's status matters more than its plot
+            log.exception("could not draw the sweep comparison")
+        status = "FINISHED" if ok else "FAILED"
+        retrying(self.client.set_terminated, self.parent_id, status)
+        self.done = True
+        log.info("sweep parent run %s %s: %d child runs", self.parent_id, status, len(children))
+
+    def _abandon(self) -> None:
+        if self.parent_id is not None and not self.done:
+            try:
+                self.client.set_terminated(self.parent_id, "KILLED")
+            except Exception:
+                pass

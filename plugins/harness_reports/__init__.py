@@ -1,0 +1,1 @@
+"""Reports people look at: learning curves, confusion matrices, misclassified digits, comparisons."""
