@@ -87,7 +87,9 @@ def harness_register_optimizers(register):
     Call ``register(name, factory)``. ``factory(**options)`` gets the ``optimizer``
     config section (minus ``name``), validates it and returns an optimizer with
     ``step(named_params)`` over ``(name, value, grad)`` triples (values updated in
-    place), a settable ``lr`` attribute, and ``state_dict()`` / ``load_state_dict()``.
+    place), a settable ``lr`` attribute, and ``state_dict()`` / ``load_state_dict()``,
+    with ``state_dict()`` returning ``{"steps": int, "slots": {param name: {slot name:
+    ndarray}}}``, the layout checkpoints store.
     Batch, stochastic and mini-batch descent are batching modes of the loop, not
     optimizers.
     """
@@ -108,12 +110,31 @@ def harness_register_schedules(register):
 
 @hookspec
 def harness_register_gradient_checkers(register):
-    """Register gradient checkers.
+    """Register gradient checkers: the conformance suite ``harness check`` runs.
 
-    Call ``register(name, factory)``. ``factory(**options)`` returns a checker with
-    ``check(component, ...) -> list`` of structured results (component, parameter,
-    relative error, tolerance, passed) rather than printed text, so ``harness check``
-    and the test suite can both consume them.
+    Call ``register(name, factory)``. ``factory()`` returns a checker with a ``name`` and
+    ``check(subject) -> list[CheckResult]`` (:mod:`harness.conformance`): one record per
+    parameter (component, check, parameter, error, tolerance, passed or skipped with the
+    reason), not printed text, so ``harness check``, the pytest plugin and a plugin's own
+    tests all read them. ``applies_to(subject)`` picks what it checks: one component of
+    one engine (``backprop:dense``), a name registered for several engines
+    (``autograd+backprop:dense``) or an optimizer; without it, the single-engine layers,
+    activations and losses.
+    """
+
+
+# ------------------------------------------------------------------ configuration
+
+
+@hookspec
+def harness_register_config_dirs(register):
+    """Add Hydra config options without editing the core's ``conf/``.
+
+    Call ``register(path)`` with a directory laid out like ``conf/``
+    (``optimizer/<name>.yaml``, ``model/<name>.yaml``), or a ``pkg://`` / ``file://``
+    URL. It is searched after the core's directory, so its files become options
+    (``harness-train optimizer=<name>``) but cannot replace the core's. Read by
+    :mod:`harness.config_search` whenever Hydra composes harness's configuration.
     """
 
 

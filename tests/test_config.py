@@ -79,9 +79,17 @@ def _menu():
     ]
 
 
+def _default_groups() -> set[str]:
+    import yaml
+
+    defaults = yaml.safe_load((config_dir() / "config.yaml").read_text())["defaults"]
+    return {next(iter(d)) for d in defaults if isinstance(d, dict)}
+
+
 @pytest.mark.parametrize("group, option", _menu())
 def test_every_config_group_option_builds(compose_config, plugins, group, option):
-    overrides = [f"{group}={option}"]
+    prefix = "" if group in _default_groups() else "+"  # groups outside the defaults list are added
+    overrides = [f"{prefix}{group}={option}"]
     if group == "data" and option == "blobs":
         overrides.append("model.layers.4.units=3")
     build_parts(compose_config(overrides), Registry(plugins))

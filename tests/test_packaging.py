@@ -43,6 +43,7 @@ def test_wheel_contains_core_plugins_and_configs(wheel):
         assert any(n.startswith(f"harness/conf/{group}/") for n in names), group
     for package in BUILTIN_PACKAGES:
         assert f"{package}/__init__.py" in names
+    assert "hydra_plugins/harness_searchpath/__init__.py" in names
     assert not any(n.startswith(("plugins/", "tests/", "conf/")) for n in names)
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
@@ -68,7 +69,7 @@ def test_installed_wheel_finds_its_configuration(wheel, tmp_path):
 
 
 def _source_packages() -> set[str]:
-    found = {"harness.conf"}
+    found = {"harness.conf", "hydra_plugins"}  # data dir and namespace package: no __init__.py
     for init in (ROOT / "harness").rglob("__init__.py"):
         found.add(".".join(init.parent.relative_to(ROOT).parts))
     for init in (ROOT / "plugins").rglob("__init__.py"):

@@ -11,11 +11,11 @@ import logging
 import sys
 
 from harness import __version__
-from harness.cli import data_cmd, plugins_cmd
+from harness.cli import check_cmd, data_cmd, plugins_cmd
 from harness.errors import HarnessError
 from harness.plugins import load_plugins
 
-COMMANDS = (plugins_cmd, data_cmd)
+COMMANDS = (plugins_cmd, data_cmd, check_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

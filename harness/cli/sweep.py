@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
@@ -18,6 +19,7 @@ from omegaconf import DictConfig
 
 log = logging.getLogger("harness")
 RESULT_FILE = "harness_job.json"
+LAUNCHER_PID = "HARNESS_LAUNCHER_PID"
 
 # Set by the callback in the launching process, read by harness-train's main().
 exit_code = 0
@@ -38,12 +40,19 @@ def read_results(sweep_dir: Path) -> list[dict]:
     return results
 
 
+def in_launcher_process() -> bool:
+    """True when the job runs inside the launching process (Hydra's basic launcher)."""
+    return os.environ.get(LAUNCHER_PID) == str(os.getpid())
+
+
 class SweepSummary(Callback):
     """Summarises the jobs of a sweep and decides the exit code."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         global exit_code
         exit_code = 0
+        os.environ[LAUNCHER_PID] = str(os.getpid())  # inherited by launcher worker processes
+
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         global exit_code

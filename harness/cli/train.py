@@ -52,10 +52,12 @@ def app(cfg: DictConfig):
         run = run_experiment(cfg, run_name=run_name_from_overrides(hc.overrides.task), sweep=sweep)
     except StopRequested as exc:
         print(f"harness-train: {exc}; a checkpoint was written to {output_dir / 'checkpoint'}", file=sys.stderr)
-        if multirun:
-            sweep_report.write_result(output_dir, status="KILLED", error=str(exc))
-            raise  # a signal stops the whole sweep
-        sys.exit(exc.exit_code)
+        if not multirun:
+            sys.exit(exc.exit_code)
+        sweep_report.write_result(output_dir, status="KILLED", error=str(exc))
+        if sweep_report.in_launcher_process():
+            raise  # Ctrl-C on a sweep run in this process stops the whole sweep
+        return None  # one worker was stopped (preempted): the others go on
     except HarnessError as exc:
         print(f"harness-train: error: {exc}", file=sys.stderr)
         if not multirun:

@@ -4,32 +4,44 @@ from __future__ import annotations
 
 import numpy as np
 
+from harness import validation as v
+
 
 class SoftmaxCrossEntropy:
     """Softmax and cross-entropy fused, on logits ``Z``.
 
-    ``L = mean_i(logΣ_j e^{Z_ij} − Z_{i,y_i})``, with the log-sum-exp taken after
-    subtracting the row maximum so no exponent overflows. Fusing the two gives the
-    famous shortcut ``dZ = (A − Y) / m``, with ``A`` the softmax probabilities and
-    ``Y`` the one-hot labels: no Jacobian of the softmax is ever formed.
+    ``L = mean_i(logΣ_j e^{Z_ij} − Σ_j T_ij Z_ij)``, with the log-sum-exp taken after
+    subtracting the row maximum so no exponent overflows, and ``T`` the one-hot labels
+    (or, with ``label_smoothing`` ε, ``(1−ε)·onehot + ε/K``). Fusing the two gives the
+    famous shortcut ``dZ = (A − T) / m``, with ``A`` the softmax probabilities: no
+    Jacobian of the softmax is ever formed.
     """
 
     kind = "softmax_cross_entropy"
 
+    def __init__(self, label_smoothing: float = 0.0):
+        self.label_smoothing = v.number("label_smoothing", label_smoothing, low=0, high=1, high_open=True)
+
     def forward(self, z: np.ndarray, y: np.ndarray) -> float:
         rows = self._rows(len(y))
+        eps = self.label_smoothing
         shifted = z - z.max(axis=1, keepdims=True)
-        picked = shifted[rows, y]
+        picked = shifted[rows, y].sum()
+        if eps:
+            picked = (1 - eps) * picked + eps / z.shape[1] * shifted.sum()
         probs = np.exp(shifted, out=shifted)
         total = probs.sum(axis=1, keepdims=True)
-        loss = (np.log(total).sum() - picked.sum()) / len(y)
+        loss = (np.log(total).sum() - picked) / len(y)
         probs /= total
         self.probs, self.y, self.rows = probs, y, rows
         return float(loss)
 
     def backward(self) -> np.ndarray:
-        dz = self.probs  # A − Y, in place: the probabilities are not needed again
-        dz[self.rows, self.y] -= 1.0
+        dz = self.probs  # A − T, in place: the probabilities are not needed again
+        eps = self.label_smoothing
+        if eps:
+            dz -= eps / dz.shape[1]
+        dz[self.rows, self.y] -= 1.0 - eps
         dz *= 1.0 / len(self.y)
         return dz
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from harness import validation as v
 from harness.data.splits import Splits, holdout
+from harness_datasets.augment import random_shifts
 
 
 class ImageDataset:
@@ -18,7 +19,8 @@ class ImageDataset:
     num_classes = 10
 
     def __init__(self, loader, *, root: str | None = None, val_size: int = 5000, val_seed: int = 0,
-                 train_size: int | None = None, test_size: int | None = None, mirrors: list[str] | None = None):
+                 train_size: int | None = None, test_size: int | None = None, mirrors: list[str] | None = None,
+                 shift: int = 0):
         self.loader = loader
         self.root = root
         self.val_size = v.integer("val_size", val_size, low=0, high=59_999)
@@ -26,6 +28,7 @@ class ImageDataset:
         self.train_size = v.optional(v.integer, "train_size", train_size, low=1)
         self.test_size = v.optional(v.integer, "test_size", test_size, low=1, high=10_000)
         self.mirrors = list(mirrors) if mirrors is not None else None
+        self.shift = v.integer("shift", shift, low=0, high=8)
 
     def load(self) -> Splits:
         arrays = self.loader(root=self.root, mirrors=self.mirrors)
@@ -37,7 +40,8 @@ class ImageDataset:
         test_x, test_y = _features(arrays.test_images), arrays.test_labels.astype(np.int64)
         if self.test_size is not None:
             test_x, test_y = test_x[: self.test_size], test_y[: self.test_size]
-        return Splits(train_x, train_y, val_x, val_y, test_x, test_y)
+        augment = random_shifts(self.shift) if self.shift else None
+        return Splits(train_x, train_y, val_x, val_y, test_x, test_y, augment)
 
 
 def _features(images: np.ndarray) -> np.ndarray:

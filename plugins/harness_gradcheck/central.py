@@ -10,20 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 from harness import validation as v
+from harness_gradcheck.base import ComponentChecker
+from harness_gradcheck.numerics import check_points, loss_points, relative_error, replay_randomness
 from harness_gradcheck.results import CheckResult
 
-
-def relative_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
-    """``||a − n|| / (||a|| + ||n||)``, and 0 when both are exactly zero."""
-    denominator = np.linalg.norm(analytic) + np.linalg.norm(numeric)
-    if denominator == 0:
-        return 0.0
-    return float(np.linalg.norm(analytic - numeric) / denominator)
-
-
-def away_from_zero(rng: np.random.Generator, shape, margin: float = 0.1) -> np.ndarray:
-    z = rng.standard_normal(shape)
-    return np.sign(z) * (margin + np.abs(z))
+__all__ = ["CentralDifference", "numerical_gradient", "relative_error"]
 
 
 def numerical_gradient(f, array: np.ndarray, eps: float) -> np.ndarray:
@@ -41,13 +32,7 @@ def numerical_gradient(f, array: np.ndarray, eps: float) -> np.ndarray:
     return grad
 
 
-def _replay_randomness(layer, seed: int) -> None:
-    """Stochastic layers (dropout) draw the same mask for every evaluation of a check."""
-    if hasattr(layer, "reseed"):
-        layer.reseed(seed)
-
-
-class CentralDifference:
+class CentralDifference(ComponentChecker):
     """Checks layers, activations and losses built in float64.
 
     The component's engine supplies forward values and analytical gradients
@@ -67,14 +52,15 @@ class CentralDifference:
         """Compare the engine's gradients of ``Σ G ⊙ layer(x)`` with central differences."""
         rng = np.random.default_rng(self.seed)
         layer.build(input_dim, rng, np.float64)
-        x = away_from_zero(rng, (self.batch, input_dim))
+        x = check_points(rng, self.batch, input_dim)
+        replay_randomness(layer, self.seed)
         upstream = rng.standard_normal(np.shape(engine.layer_forward(layer, x.copy())))
 
         def objective() -> float:
-            _replay_randomness(layer, self.seed)
+            replay_randomness(layer, self.seed)
             return float(np.sum(upstream * engine.layer_forward(layer, x)))
 
-        _replay_randomness(layer, self.seed)
+        replay_randomness(layer, self.seed)
         d_input, grads = engine.layer_gradients(layer, x.copy(), upstream)
         results = [self._result(component, "input", d_input, numerical_gradient(objective, x, self.eps))]
         for name, value in layer.params.items():
@@ -84,14 +70,10 @@ class CentralDifference:
     def check_loss(self, component: str, loss, engine, num_classes: int = 4) -> list[CheckResult]:
         """Compare the engine's gradient of a loss with central differences."""
         rng = np.random.default_rng(self.seed)
-        outputs = rng.standard_normal((self.batch, num_classes))
-        labels = rng.integers(0, num_classes, self.batch)
+        outputs, labels = loss_points(rng, self.batch, num_classes)
 
         def objective() -> float:
             return engine.loss_forward(loss, outputs, labels)
 
         analytic = engine.loss_gradient(loss, outputs.copy(), labels)
         return [self._result(component, "input", analytic, numerical_gradient(objective, outputs, self.eps))]
-
-    def _result(self, component: str, parameter: str, analytic, numeric) -> CheckResult:
-        return CheckResult(component, self.name, parameter, relative_error(analytic, numeric), self.tolerance)

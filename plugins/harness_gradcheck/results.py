@@ -1,28 +1,10 @@
-"""The structured outcome of one gradient comparison."""
+"""The structured outcome of one gradient comparison.
 
-from __future__ import annotations
+The record is defined by the core (:class:`harness.conformance.CheckResult`) so that
+``harness check``, the pytest plugin and third-party checkers share one type; it is
+re-exported here because checkers and their users import it from this package.
+"""
 
-from dataclasses import asdict, dataclass
+from harness.conformance import CheckResult
 
-
-@dataclass(frozen=True)
-class CheckResult:
-    component: str
-    check: str
-    parameter: str
-    error: float
-    tolerance: float
-
-    @property
-    def passed(self) -> bool:
-        return self.error < self.tolerance
-
-    def describe(self) -> str:
-        verdict = "ok" if self.passed else "FAILED"
-        return (
-            f"{self.component} [{self.check}] {self.parameter}: relative error {self.error:.2e} "
-            f"(tolerance {self.tolerance:.0e}) {verdict}"
-        )
-
-    def as_dict(self) -> dict:
-        return {**asdict(self), "passed": self.passed}
+__all__ = ["CheckResult"]

@@ -38,13 +38,14 @@ def _latest_metrics(client, run):
 def repair(client, experiment_ids: list[str], older_than_minutes: float | None = None, dry_run: bool = False) -> list[dict]:
     """End every stale run; return what was (or would be) done."""
     from harness_mlflow.compare import children_of
+    from harness_mlflow.sweep import all_configs_finished
 
     report = []
     for run, reason in stale_runs(client, experiment_ids, older_than_minutes):
         status = "KILLED"
         if run.data.tags.get("harness.sweep") == "parent":
             children = children_of(client, run.info.run_id)
-            status = "FINISHED" if children and all(c.info.status == "FINISHED" for c in children) else "FAILED"
+            status = "FINISHED" if children and all_configs_finished(children) else "FAILED"
         report.append({"run_id": run.info.run_id, "name": run.info.run_name, "status": status, "reason": reason})
         if not dry_run:
             retrying(client.set_tag, run.info.run_id, "harness.error", f"repaired: {reason}")

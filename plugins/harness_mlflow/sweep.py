@@ -51,6 +51,15 @@ def sweep_key(name: str, task_overrides: list[str], sweeper_params: dict | None)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def all_configs_finished(children) -> bool:
+    """Every configuration has a FINISHED child; runs superseded by a resumed sweep don't count."""
+    done: dict[str, bool] = {}
+    for child in children:
+        key = child.data.tags.get("harness.config_hash", child.info.run_id)
+        done[key] = done.get(key, False) or child.info.status == "FINISHED"
+    return all(done.values())
+
+
 def read_sweep_file(sweep_dir: str | Path) -> dict | None:
     path = Path(sweep_dir) / SWEEP_FILE
     try:
@@ -140,7 +149,7 @@ class MlflowSweep(Callback):
         children = children_of(self.client, self.parent_id)
         jobs = read_results(Path(str(config.hydra.sweep.dir)))
         ok = bool(jobs) and all(j["status"] in ("FINISHED", "SKIPPED") for j in jobs)
-        ok = ok and bool(children) and all(c.info.status == "FINISHED" for c in children)
+        ok = ok and bool(children) and all_configs_finished(children)
         try:
             folder = Path(str(config.hydra.sweep.dir)) / "comparison"
             for path in comparison_artifacts(self.client, children, folder, title=str(config.name)):

@@ -1,0 +1,80 @@
+"""Hydra configuration that plugins add, without editing the core's ``conf/``.
+
+A plugin implements ``harness_register_config_dirs(register)`` and calls
+``register(path)`` with a directory laid out like ``conf/`` (``optimizer/<name>.yaml``,
+``model/<name>.yaml``). :class:`PluginConfigSearchPath`, a Hydra ``SearchPathPlugin``
+shipped in the ``hydra_plugins`` namespace package, appends those directories to the
+search path of harness's own configuration, so ``harness-train optimizer=<name>``
+finds the option. They come after the core's directory: a plugin adds options, it cannot
+replace the core's.
+
+It acts only when the primary config directory is harness's, so other Hydra apps in
+the same environment are untouched. A plugin that fails to import or registers a path
+that is not a directory is logged and skipped: the runs that do not use it still work.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from hydra.plugins.search_path_plugin import SearchPathPlugin
+
+from harness.errors import PluginError
+from harness.plugins import PluginManager, load_plugins
+from harness.resources import config_dir
+
+HOOK = "harness_register_config_dirs"
+SCHEMES = ("pkg://", "file://")
+
+log = logging.getLogger("harness")
+
+
+def plugin_config_dirs(pm: PluginManager) -> list[tuple[str, str]]:
+    """``(plugin, search path)`` for every directory plugins register, in plugin-name order."""
+    hook = getattr(pm.hook, HOOK, None)
+    if hook is None:
+        return []
+    found: list[tuple[str, str]] = []
+    for impl in sorted(hook.get_hookimpls(), key=lambda i: i.plugin_name):
+        paths: list[str] = []
+        try:
+            impl.function(register=lambda path: paths.append(_search_path(impl.plugin_name, path)))
+        except PluginError as exc:
+            log.warning("%s", exc)
+            continue
+        except Exception as exc:  # a broken plugin must not take the others' configuration down
+            log.warning("plugin %r failed in %s, its config is ignored: %s: %s", impl.plugin_name, HOOK, type(exc).__name__, exc)
+            continue
+        found.extend((impl.plugin_name, path) for path in paths)
+    return found
+
+
+def _search_path(plugin: str, path) -> str:
+    if isinstance(path, str) and path.startswith(SCHEMES):
+        return path
+    directory = Path(path).resolve()
+    if not directory.is_dir():
+        raise PluginError(f"plugin {plugin!r} registered config dir {str(path)!r}, which is not a directory; config ignored")
+    return str(directory)
+
+
+def is_harness_search_path(search_path) -> bool:
+    """Is the primary config directory harness's ``conf/``?"""
+    ours = config_dir().resolve()
+    for element in search_path.get_path():
+        if element.provider == "main" and element.path:
+            path = element.path.removeprefix("file://")
+            if Path(path).resolve() == ours:
+                return True
+    return False
+
+
+class PluginConfigSearchPath(SearchPathPlugin):
+    """Appends every plugin's config directory to harness's Hydra search path."""
+
+    def manipulate_search_path(self, search_path) -> None:
+        if not is_harness_search_path(search_path):
+            return
+        for plugin, path in plugin_config_dirs(load_plugins()):
+            search_path.append(provider=f"harness-plugin-{plugin}", path=path)
