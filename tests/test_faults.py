@@ -1,0 +1,223 @@
+"""Runs that survive faults: resume bit for bit, signals, divergence, SIGKILL and repair.
+
+The in-process tests interrupt a run with a real SIGINT sent to this process by a small
+plugin at a chosen step; the subprocess tests signal ``harness-train`` as a user (or a
+scheduler) would.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from harness import hookimpl
+from harness.plugins import load_plugins
+from harness.training.experiment import run_experiment
+from harness.training.interrupts import StopRequested
+
+HERE = Path(__file__).resolve().parent
+HARNESS_TRAIN = str(Path(sys.executable).with_name("harness-train"))
+HARNESS = str(Path(sys.executable).with_name("harness"))
+
+# Dropout and momentum: resuming must restore every generator and optimizer slot.
+RUN = [
+    "data=blobs", "tracking=none", "progress=never", "training.epochs=4", "reports.plots=false",
+    "model.layers=[{type:dense,units:16,init:he},{type:relu},{type:dropout,rate:0.3},{type:dense,units:3,init:xavier}]",
+]
+
+
+class InterruptAt:
+    """Sends this process SIGINT after optimizer step ``step``, like a user's Ctrl-C."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    @hookimpl
+    def harness_step_end(self, run, step, loss, batch_size, correct):
+        if step == self.step:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def weights(run) -> list[np.ndarray]:
+    return [value.copy() for _, value, _ in run.model.named_parameters()]
+
+
+def interrupted_then_resumed(compose_config, tmp_path, overrides, step):
+    pm = load_plugins(use_env=False)
+    pm.register(InterruptAt(step), name="interrupt")
+    cfg = compose_config([*RUN, *overrides])
+    with pytest.raises(StopRequested):
+        run_experiment(cfg, pm=pm)
+    checkpoint = tmp_path / "out" / "checkpoint"
+    assert (checkpoint / "checkpoint.npz").is_file() and (checkpoint / "checkpoint.json").is_file()
+    with np.load(checkpoint / "checkpoint.npz", allow_pickle=False) as data:
+        assert any(key.startswith("optimizer/") for key in data.files)
+    return run_experiment(compose_config([*RUN, *overrides, f"resume={checkpoint}"]), pm=load_plugins(use_env=False))
+
+
+@pytest.mark.parametrize("step", [13, 18], ids=["inside an epoch", "at an epoch boundary"])
+def test_resumed_run_is_bit_identical_to_an_uninterrupted_one(compose_config, plugins, tmp_path, step):
+    straight = run_experiment(compose_config(RUN), pm=plugins)
+    assert straight.steps_per_epoch == 6  # so step 18 ends epoch 3 and step 13 is inside it
+    resumed = interrupted_then_resumed(compose_config, tmp_path, [], step)
+    assert resumed.resumed
+    for a, b in zip(weights(straight), weights(resumed)):
+        assert np.array_equal(a, b)
+    strip = lambda h: [{k: v for k, v in e.items() if k not in ("epoch_seconds", "samples_per_second")} for e in h]
+    assert strip(resumed.history) == strip(straight.history)
+    assert resumed.summary["test_accuracy"] == straight.summary["test_accuracy"]
+
+
+def test_resume_by_mlflow_run_id_continues_the_same_run(compose_config, tmp_path):
+    tracked = ["tracking=mlflow", "tracking.log_model=false", "name=faults"]
+    pm = load_plugins(use_env=False)
+    pm.register(InterruptAt(13), name="interrupt")
+    with pytest.raises(StopRequested):
+        run_experiment(compose_config([*RUN, *tracked]), pm=pm)
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (killed,) = client.search_runs([client.get_experiment_by_name("faults").experiment_id])
+    assert killed.info.status == "KILLED"
+    assert "checkpoint" in {a.path for a in client.list_artifacts(killed.info.run_id)}
+
+    resumed = run_experiment(compose_config([*RUN, *tracked, f"resume={killed.info.run_id}"]), pm=load_plugins(use_env=False))
+    (again,) = client.search_runs([client.get_experiment_by_name("faults").experiment_id])
+    assert again.info.run_id == killed.info.run_id and again.info.status == "FINISHED"
+    assert [m.step for m in client.get_metric_history(again.info.run_id, "val_accuracy")] == [1, 2, 3, 4]
+    assert again.data.metrics["test_accuracy"] == pytest.approx(resumed.summary["test_accuracy"])
+
+
+def test_resume_of_something_that_is_not_a_checkpoint_is_one_line(compose_config, plugins, tmp_path):
+    from harness.errors import ConfigError, DataError
+
+    with pytest.raises(ConfigError, match=r"^resume must be a checkpoint directory or a tracked run id, got 'nowhere'"):
+        run_experiment(compose_config([*RUN, "resume=nowhere"]), pm=plugins)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match=r"no checkpoint here"):
+        run_experiment(compose_config([*RUN, f"resume={tmp_path / 'empty'}"]), pm=plugins)
+
+
+def test_diverging_run_ends_failed_with_the_reason(compose_config, tmp_path):
+    from harness.errors import DivergenceError
+
+    pm = load_plugins(use_env=False)
+    cfg = compose_config([*RUN, "tracking=mlflow", "tracking.log_model=false", "name=faults",
+                          "+faults.kind=diverge", "+faults.at_step=7"])
+    sys.path.insert(0, str(HERE / "fixtures" / "fault_plugin"))
+    try:
+        import harness_fault_fixture
+
+        pm.register(harness_fault_fixture, name="faults")
+        with pytest.raises(DivergenceError, match=r"step 8 \(epoch 2\)"):
+            run_experiment(cfg, pm=pm)
+    finally:
+        sys.path.remove(str(HERE / "fixtures" / "fault_plugin"))
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (failed,) = client.search_runs([client.get_experiment_by_name("faults").experiment_id])
+    assert failed.info.status == "FAILED"
+    assert "is not finite" in failed.data.tags["harness.error"] or "loss is nan" in failed.data.tags["harness.error"]
+
+
+# ----------------------------------------------------------- signals, as a user sends them
+
+SLOW = ["data=blobs", "data.n_samples=30000", "model.layers.4.units=3", "gd=sgd", "optimizer=sgd", "optimizer.lr=0.01", "training.epochs=2",
+        "name=signals", "progress=never", "tracking.log_model=false", "reports.plots=false"]
+
+
+def start(project: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [HARNESS_TRAIN, *SLOW, *extra, f"hydra.run.dir={project / 'run'}"], cwd=project,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "MLFLOW_DISABLE_TELEMETRY": "true"},
+    )
+
+
+def wait_for_training(process: subprocess.Popen, timeout: float = 120) -> str:
+    """Read output until the first epoch is done: the run is in its training loop."""
+    seen = []
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        if "epoch 1/2" in line:
+            return "".join(seen)
+    process.kill()
+    raise AssertionError("training never started:\n" + "".join(seen[-20:]))
+
+
+def only_run(project: Path, experiment: str = "signals"):
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+    return client, run
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+def test_signal_writes_a_checkpoint_ends_killed_and_can_resume(tmp_path, sig, code):
+    process = start(tmp_path)
+    wait_for_training(process)
+    process.send_signal(sig)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == code, output[-2000:]
+    assert "writing a checkpoint" in output
+    assert (tmp_path / "run" / "checkpoint" / "checkpoint.json").is_file()
+    client, run = only_run(tmp_path)
+    assert run.info.status == "KILLED"
+    assert run.data.tags["harness.error"].startswith("StopRequested: stopped by " + signal.Signals(sig).name)
+
+    resumed = subprocess.run([HARNESS_TRAIN, f"resume={run.info.run_id}", f"hydra.run.dir={tmp_path / 'again'}"],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    client, run = only_run(tmp_path)
+    assert run.info.status == "FINISHED"
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")] == [1, 2]
+
+
+@pytest.mark.slow
+def test_second_sigint_stops_at_once(tmp_path):
+    process = start(tmp_path)
+    wait_for_training(process)
+    process.send_signal(signal.SIGINT)
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=120)
+    assert process.returncode != 0
+    _, run = only_run(tmp_path)
+    assert run.info.status == "KILLED"
+
+
+@pytest.mark.slow
+def test_sigkill_leaves_a_run_that_repair_ends_killed(tmp_path):
+    process = start(tmp_path)
+    wait_for_training(process)
+    process.kill()
+    process.communicate(timeout=60)
+    _, run = only_run(tmp_path)
+    assert run.info.status == "RUNNING"
+    dry = subprocess.run([HARNESS, "runs", "repair", "--dry-run"], cwd=tmp_path, capture_output=True, text=True)
+    assert dry.returncode == 0 and f"would end {run.info.run_id}" in dry.stdout
+    repaired = subprocess.run([HARNESS, "runs", "repair"], cwd=tmp_path, capture_output=True, text=True)
+    assert repaired.returncode == 0, repaired.stderr
+    assert f"ended {run.info.run_id} (" in repaired.stdout
+    assert f") KILLED: process {process.pid} on " in repaired.stdout
+    _, run = only_run(tmp_path)
+    assert run.info.status == "KILLED" and run.data.tags["harness.error"].startswith("repaired: process")
+
+
+def test_repair_leaves_live_runs_alone(compose_config, tmp_path):
+    from harness_mlflow.repair import stale_runs
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    exp = client.create_experiment("live")
+    from harness_mlflow.process import identity_tags
+
+    client.create_run(exp, tags=identity_tags())  # this very process: alive
+    assert stale_runs(client, [exp]) == []
