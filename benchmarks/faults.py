@@ -1,0 +1,145 @@
+"""Fault injection: a parallel sweep where jobs raise, diverge, and get SIGINT, SIGTERM, SIGKILL.
+
+What a user does after a bad night is what this script does:
+
+1. launch the sweep (joblib launcher, several jobs at once) with faults planned on
+   random jobs; a SIGKILL takes the whole joblib sweep down, as it does in real life;
+2. ``harness runs repair`` to end the runs the dead processes left RUNNING;
+3. launch the same sweep command again — finished configurations are skipped under
+   the same parent — until it completes; the transient faults (signals) do not
+   repeat, the deterministic ones (an exception, a divergence) do.
+
+Then it reconciles the store with what every job recorded it logged, prints one row
+per run and, as its last line, one JSON object with ``started``, ``finished``,
+``failed``, ``killed``, ``running`` (must be 0) and ``metrics_lost`` (must be 0).
+
+Usage: ``python benchmarks/faults.py [--jobs 12] [--n-jobs 4] [--seed 0] [--keep DIR]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+from mlflow.tracking import MlflowClient
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = ROOT / "tests" / "fixtures" / "fault_plugin"
+BIN = Path(sys.executable).parent
+TRANSIENT = ("sigint", "sigterm", "sigkill")
+QUICK = ["data=blobs", "data.n_samples=6000", "model.layers.4.units=3", "training.epochs=3", "progress=never",
+         "reports.plots=false", "tracking.log_model=false", "name=faults", "optimizer.lr=0.05"]
+
+
+def plan_faults(jobs: int, seed: int) -> dict[str, dict]:
+    """Which job (by seed) gets which fault, at which step; one of each kind on random jobs.
+
+    The SIGKILL goes to the latest of them: it takes the joblib sweep down, and the
+    jobs before it should get to show their own fault first.
+    """
+    rng = random.Random(seed)
+    kinds = ["raise", "diverge", "sigint", "sigterm"]
+    chosen = sorted(rng.sample(range(jobs), len(kinds) + 1))
+    rng.shuffle(kinds)
+    kinds.append("sigkill")
+    return {str(job): {"kind": kind, "at_step": rng.randint(10, 60)} for job, kind in zip(chosen, kinds)}
+
+
+def launch(project: Path, jobs: int, n_jobs: int, plan: Path, record: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": f"{FIXTURE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+           "MLFLOW_DISABLE_TELEMETRY": "true"}
+    command = [str(BIN / "harness-train"), "-m", "hydra/launcher=joblib", f"hydra.launcher.n_jobs={n_jobs}",
+               f"seed=range({jobs})", *QUICK, f"+faults.plan={plan}", f"+faults.record={record}"]
+    started = time.perf_counter()
+    result = subprocess.run(command, cwd=project, capture_output=True, text=True, env=env, timeout=3600)
+    print(f"  sweep exited {result.returncode} after {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    return result
+
+
+def repair(project: Path) -> str:
+    result = subprocess.run([str(BIN / "harness"), "runs", "repair"], cwd=project, capture_output=True, text=True)
+    return result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr.strip()
+
+
+def recorded(record: Path) -> list[dict]:
+    lines = []
+    for path in record.glob("*.jsonl"):
+        lines += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=12, help="jobs in the sweep (>= 8)")
+    parser.add_argument("--n-jobs", type=int, default=4, help="jobs run at once by the joblib launcher")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the fault plan")
+    parser.add_argument("--rounds", type=int, default=4, help="at most this many launches of the sweep")
+    parser.add_argument("--keep", default=None, help="keep the project folder here instead of a temporary one")
+    args = parser.parse_args()
+
+    project = Path(args.keep or tempfile.mkdtemp(prefix="harness-faults-"))
+    project.mkdir(parents=True, exist_ok=True)
+    record, plan_path = project / "record", project / "plan.json"
+    plan = plan_faults(args.jobs, args.seed)
+    print(f"fault plan (by seed): {json.dumps(plan)}", file=sys.stderr)
+    rounds = []
+    for round_number in range(1, args.rounds + 1):
+        plan_path.write_text(json.dumps(plan))
+        result = launch(project, args.jobs, args.n_jobs, plan_path, record)
+        repaired = repair(project)
+        rounds.append({"round": round_number, "exit": result.returncode, "repair": repaired})
+        print(f"  round {round_number}: repair: {repaired}", file=sys.stderr)
+        aborted = "TerminatedWorkerError" in result.stderr + result.stdout or result.returncode not in (0, 1)
+        if not aborted:
+            break
+        plan = {job: fault for job, fault in plan.items() if fault["kind"] not in TRANSIENT}  # signals don't repeat
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("faults")
+    runs = client.search_runs([experiment.experiment_id], max_results=10000)
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    parents = [r for r in runs if r.data.tags.get("harness.sweep") == "parent"]
+    statuses = Counter(r.info.status for r in children)
+
+    lost = 0
+    history_cache: dict[tuple[str, str], set[int]] = {}
+    for line in recorded(record):
+        for metric in line["metrics"]:
+            key = (line["run_id"], metric)
+            if key not in history_cache:
+                history_cache[key] = {m.step for m in client.get_metric_history(*key)}
+            lost += line["step"] not in history_cache[key]
+
+    print(f"{'run':<14} {'status':<9} {'epochs':>6}  reason")
+    for run in sorted(children, key=lambda r: (int(r.data.params.get("seed", 0)), r.info.start_time)):
+        reason = run.data.tags.get("harness.error", "")
+        epochs = len(client.get_metric_history(run.info.run_id, "val_accuracy"))
+        print(f"{'seed=' + run.data.params.get('seed', '?'):<14} {run.info.status:<9} {epochs:>6}  {reason[:90]}")
+    for parent in parents:
+        print(f"parent {parent.info.run_id}: {parent.info.status}")
+    for item in rounds:
+        print(f"round {item['round']}: sweep exit code {item['exit']}; repair: {item['repair']}")
+    configs_done = {r.data.params["seed"] for r in children if r.info.status == "FINISHED"}
+    summary = {
+        "jobs": args.jobs, "rounds": len(rounds), "started": len(children),
+        "finished": statuses.get("FINISHED", 0), "failed": statuses.get("FAILED", 0),
+        "killed": statuses.get("KILLED", 0), "running": statuses.get("RUNNING", 0) + sum(p.info.status == "RUNNING" for p in parents),
+        "configs_finished": len(configs_done), "metrics_recorded": sum(len(l["metrics"]) for l in recorded(record)),
+        "metrics_lost": lost, "project": str(project),
+    }
+    if not args.keep:
+        shutil.rmtree(project, ignore_errors=True)
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
