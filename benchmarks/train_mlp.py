@@ -60,7 +60,8 @@ def train_default(epochs: int, overrides: list[str]):
     test_y = arrays.test_labels.astype(np.int64)
     with initialize_config_dir(version_base="1.3", config_dir=str(config_dir()), job_name="benchmark"):
         cfg = compose("config", overrides=[
-            "tracking=none", "progress=never", "paths.project_dir=.", "paths.output_dir=.",
+            "tracking=none", "progress=never", "diagnostics.enabled=false", "reports.plots=false",
+            "training.checkpoint_every=0", "paths.project_dir=.", "paths.output_dir=.",
             f"training.epochs={epochs}", *overrides,
         ])
     pm = load_plugins(use_env=False)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import DataError
+from harness.training.arrays import model_arrays, model_components
 
 ARRAYS = "checkpoint.npz"
 MANIFEST = "checkpoint.json"
@@ -35,7 +36,7 @@ class TrainingState:
     history: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int = -1
     best_val_accuracy: float = -1.0
-    best_params: list[np.ndarray] | None = None
+    best_arrays: dict[str, np.ndarray] | None = None  # parameters and buffers of the best epoch
     train_seconds: float = 0.0          # finished epochs only
     # Inside an epoch (a signal stopped the run between two steps):
     batches_done: int = 0
@@ -46,21 +47,6 @@ class TrainingState:
 
     def position(self) -> dict:
         return {k: getattr(self, k) for k in ("batches_done", "epoch_rng_state", "loss_sum", "correct", "epoch_seconds")}
-
-
-def model_components(model) -> list[tuple[str, Any]]:
-    """``(name, layer)`` for every layer, nested ones included (``2.residual/0.dense``)."""
-    found = []
-
-    def walk(prefix: str, layers, names) -> None:
-        for name, layer in zip(names, layers):
-            found.append((prefix + name, layer))
-            inner = getattr(layer, "layers", None)
-            if isinstance(inner, list) and inner:
-                walk(f"{prefix}{name}/", inner, [f"{i}.{getattr(l, 'kind', type(l).__name__)}" for i, l in enumerate(inner)])
-
-    walk("", model.layers, model.layer_names)
-    return found
 
 
 def _atomic(path: Path, write) -> None:
@@ -80,22 +66,17 @@ def save(directory: Path, *, model, optimizer, shuffle_rng: np.random.Generator,
          state: TrainingState, config_yaml: str, ids: dict[str, str]) -> Path:
     """Write the checkpoint of the run after ``state.epoch`` finished epochs."""
     directory.mkdir(parents=True, exist_ok=True)
-    arrays: dict[str, np.ndarray] = {}
-    for name, value, _ in model.named_parameters():
-        arrays[f"param/{name}"] = value
+    arrays: dict[str, np.ndarray] = dict(model_arrays(model))
     rngs = {}
     for name, layer in model_components(model):
-        for key, buffer in getattr(layer, "buffers", {}).items():
-            arrays[f"buffer/{name}/{key}"] = buffer
         if isinstance(getattr(layer, "rng", None), np.random.Generator):
             rngs[name] = layer.rng.bit_generator.state
     opt_state = optimizer.state_dict()
     for pname, slots in opt_state["slots"].items():
         for key, value in slots.items():
             arrays[f"optimizer/{pname}/{key}"] = value
-    if state.best_params is not None:
-        for (name, _, _), value in zip(model.named_parameters(), state.best_params):
-            arrays[f"best/{name}"] = value
+    for key, value in (state.best_arrays or {}).items():
+        arrays[f"best/{key}"] = value
     manifest = {
         "format": FORMAT,
         "epoch": state.epoch,
@@ -140,12 +121,9 @@ def restore(directory: Path, *, model, optimizer, shuffle_rng: np.random.Generat
             arrays = {key: data[key] for key in data.files}
     except (OSError, ValueError) as exc:
         raise DataError(f"{directory / ARRAYS}: unreadable checkpoint arrays ({exc})") from None
-    params = model.named_parameters()
-    for name, value, _ in params:
-        _copy_into(value, arrays, f"param/{name}", directory)
+    for key, target in model_arrays(model).items():
+        _copy_into(target, arrays, key, directory)
     for name, layer in model_components(model):
-        for key, buffer in getattr(layer, "buffers", {}).items():
-            _copy_into(buffer, arrays, f"buffer/{name}/{key}", directory)
         if name in manifest["layer_rngs"]:
             layer.rng.bit_generator.state = manifest["layer_rngs"][name]
     slots: dict[str, dict[str, np.ndarray]] = {}
@@ -156,11 +134,11 @@ def restore(directory: Path, *, model, optimizer, shuffle_rng: np.random.Generat
     optimizer.load_state_dict({"steps": manifest["optimizer"]["steps"], "slots": slots})
     shuffle_rng.bit_generator.state = manifest["shuffle_rng"]
     data_rng.bit_generator.state = manifest["data_rng"]
-    best = [arrays[f"best/{name}"] for name, _, _ in params] if f"best/{params[0][0]}" in arrays else None
+    best = {key[len("best/"):]: value for key, value in arrays.items() if key.startswith("best/")} or None
     return TrainingState(
         epoch=manifest["epoch"], step=manifest["step"], history=manifest["history"],
         best_epoch=manifest["best_epoch"], best_val_accuracy=manifest["best_val_accuracy"],
-        best_params=best, train_seconds=manifest["train_seconds"], **manifest["position"],
+        best_arrays=best, train_seconds=manifest["train_seconds"], **manifest["position"],
     )
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from harness.data.splits import Splits
 from harness.errors import DivergenceError
-from harness.training import checkpoint
+from harness.training import arrays, checkpoint
 from harness.training.batching import epoch_batches, steps_per_epoch
 from harness.training.evaluation import evaluate
 from harness.training.interrupts import InterruptGuard, StopRequested
@@ -100,7 +100,7 @@ class Trainer:
             if metrics["val_accuracy"] > st.best_val_accuracy:
                 st.best_val_accuracy, st.best_epoch = metrics["val_accuracy"], st.epoch
                 if training.restore_best:
-                    st.best_params = [value.copy() for _, value, _ in self.model.named_parameters()]
+                    st.best_arrays = arrays.snapshot(self.model)
             st.epoch += 1
             st.batches_done = 0
             self.hook.harness_epoch_end(run=self.run, epoch=st.epoch - 1, metrics=metrics)
@@ -120,10 +120,9 @@ class Trainer:
             train_seconds=st.train_seconds, epochs=len(st.history),
             best_epoch=st.best_epoch, best_val_accuracy=st.best_val_accuracy,
         )
-        if st.best_params is not None and st.best_epoch != len(st.history) - 1:
+        if st.best_arrays is not None and st.best_epoch != len(st.history) - 1:
             log.info("restoring the weights of epoch %d (best validation accuracy %.2f%%)", st.best_epoch + 1, 100 * st.best_val_accuracy)
-            for (_, value, _), saved in zip(self.model.named_parameters(), st.best_params):
-                np.copyto(value, saved)
+            arrays.restore(self.model, st.best_arrays)
 
     def _epoch(self, epoch: int) -> dict[str, float]:
         st = self.state

@@ -13,18 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from harness.errors import DataError
-from harness.training.checkpoint import model_components
+from harness.training.arrays import model_arrays
 
 SPEC = "model_spec.json"
 WEIGHTS = "weights.npz"
-
-
-def model_arrays(model) -> dict[str, np.ndarray]:
-    arrays = {f"param/{name}": value for name, value, _ in model.named_parameters()}
-    for name, layer in model_components(model):
-        for key, buffer in getattr(layer, "buffers", {}).items():
-            arrays[f"buffer/{name}/{key}"] = buffer
-    return arrays
 
 
 def save_model_files(directory: Path, model, *, engine: str, layers: list, loss, dtype: str,

@@ -5,6 +5,8 @@ from harness_backprop.activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from harness_backprop.layers import Dense, Dropout
 from harness_backprop.losses import MeanSquaredError, SoftmaxCrossEntropy
 from harness_backprop.model import BackpropEngine
+from harness_backprop.normalization import BatchNorm
+from harness_backprop.residual import Residual
 
 ENGINE = "backprop"
 
@@ -18,6 +20,8 @@ def harness_register_engines(register):
 def harness_register_layers(register):
     register("dense", Dense, engine=ENGINE)
     register("dropout", Dropout, engine=ENGINE)
+    register(BatchNorm.kind, BatchNorm, engine=ENGINE)
+    register(Residual.kind, Residual, engine=ENGINE)
 
 
 @hookimpl

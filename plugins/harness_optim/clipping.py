@@ -1,7 +1,10 @@
-"""Gradient clipping by global norm: one scale factor for all gradients together.
+"""Gradient clipping, the remedy for exploding gradients: by global norm or by value.
 
-Scaling every gradient by the same factor keeps the update's direction and only
-bounds its length, which is why it tames exploding gradients without biasing them.
+By global norm, one scale factor for all gradients together: scaling every gradient by
+the same factor keeps the update's direction and only bounds its length, which is why
+it tames exploding gradients without biasing them. By value, each entry is clamped to
+``[-limit, limit]`` on its own: cruder (the direction changes once entries saturate) but
+it bounds every single weight's step, whatever the number of parameters.
 """
 
 from __future__ import annotations
@@ -24,3 +27,9 @@ def clip_by_global_norm(grads, max_norm: float) -> float:
         for g in grads:
             g *= scale
     return norm
+
+
+def clip_by_value(grads, limit: float) -> None:
+    """Clamp every entry of ``grads`` to ``[-limit, limit]`` in place."""
+    for g in grads:
+        np.clip(g, -limit, limit, out=g)

@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from harness import validation as v
-from harness_optim.clipping import clip_by_global_norm
+from harness_optim.clipping import clip_by_global_norm, clip_by_value
 
 
 # Optimizer state that only decays (the velocity of a weight whose gradient is always
@@ -24,20 +24,29 @@ FLUSH_BELOW = {np.dtype(np.float32): 1e-30, np.dtype(np.float64): 1e-290}
 
 
 class Optimizer(ABC):
-    """Common options: learning rate, L2 weight decay, optional global-norm clipping."""
+    """Common options: learning rate, L2 weight decay, optional clipping.
+
+    ``clip_value`` clamps every gradient entry to ``[-clip_value, clip_value]``;
+    ``clip_norm`` then scales all gradients together so their global norm is at most
+    ``clip_norm``. Both act on the gradients in place, before weight decay is added.
+    """
 
     kind = "optimizer"
 
-    def __init__(self, lr: float, weight_decay: float = 0.0, clip_norm: float | None = None):
+    def __init__(self, lr: float, weight_decay: float = 0.0, clip_norm: float | None = None,
+                 clip_value: float | None = None):
         self.lr = v.positive("lr", lr)
         self.weight_decay = v.number("weight_decay", weight_decay, low=0)
         self.clip_norm = v.optional(v.number, "clip_norm", clip_norm, low=0, low_open=True)
+        self.clip_value = v.optional(v.number, "clip_value", clip_value, low=0, low_open=True)
         self.steps = 0
         self.slots: dict[str, dict[str, np.ndarray]] = {}
         self._scratch: dict[str, np.ndarray] = {}
 
     def step(self, named_params) -> None:
         """One update of every ``(name, value, grad)``; values change in place."""
+        if self.clip_value is not None:
+            clip_by_value([g for _, _, g in named_params], self.clip_value)
         if self.clip_norm is not None:
             clip_by_global_norm([g for _, _, g in named_params], self.clip_norm)
         self.steps += 1
@@ -97,8 +106,9 @@ class Momentum(Optimizer):
 
     kind = "momentum"
 
-    def __init__(self, lr: float, momentum: float = 0.9, weight_decay: float = 0.0, clip_norm: float | None = None):
-        super().__init__(lr, weight_decay, clip_norm)
+    def __init__(self, lr: float, momentum: float = 0.9, weight_decay: float = 0.0, clip_norm: float | None = None,
+                 clip_value: float | None = None):
+        super().__init__(lr, weight_decay, clip_norm, clip_value)
         self.momentum = v.number("momentum", momentum, low=0, high=1, high_open=True)
 
     def update(self, name, value, grad):
@@ -130,8 +140,8 @@ class Adam(Optimizer):
     kind = "adam"
 
     def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
-                 weight_decay: float = 0.0, clip_norm: float | None = None):
-        super().__init__(lr, weight_decay, clip_norm)
+                 weight_decay: float = 0.0, clip_norm: float | None = None, clip_value: float | None = None):
+        super().__init__(lr, weight_decay, clip_norm, clip_value)
         self.beta1 = v.number("beta1", beta1, low=0, high=1, high_open=True)
         self.beta2 = v.number("beta2", beta2, low=0, high=1, high_open=True)
         self.eps = v.positive("eps", eps)
