@@ -1,0 +1,100 @@
+"""The ``autograd`` engine: a model is its layers applied to a Tensor, then ``backward``.
+
+Nothing here knows a derivative: the graph that ``layer(x, train)`` builds supplies
+the backward pass. The model follows the core's protocol, so optimizers, schedules,
+batching, tracking and gradient checks are the shared ones.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from harness_autograd.tensor import Tensor, no_grad
+
+
+class TensorModel:
+    """Layers applied in order to a :class:`Tensor`, then the loss, then ``backward``.
+
+    The input batch is a constant (it does not require a gradient), so the graph never
+    computes the gradient of the pixels, and the parameters' gradients are written
+    straight into the arrays ``named_parameters`` returns.
+    """
+
+    def __init__(self, layers: list, loss):
+        self.layers = layers
+        self.loss = loss
+        self.layer_names = [f"{i}.{layer.kind}" for i, layer in enumerate(layers)]
+        self._named = [
+            (f"{name}.{key}", layer.params[key], layer.grads[key])
+            for name, layer in zip(self.layer_names, layers)
+            for key in layer.params
+        ]
+        self._with_params = [layer for layer in layers if layer.params]
+
+    def _forward(self, x: np.ndarray, train: bool) -> Tensor:
+        out = Tensor(x)
+        for layer in self.layers:
+            out = layer(out, train)
+        return out
+
+    def train_batch(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        for layer in self._with_params:
+            for tensor in layer.tensors.values():
+                tensor.zero_grad()
+        outputs = self._forward(x, True)
+        loss = self.loss(outputs, y)
+        loss.backward()
+        for layer in self._with_params:
+            for name, tensor in layer.tensors.items():
+                if tensor.grad is None:  # not on the path to the loss: its gradient is zero
+                    layer.grads[name].fill(0)
+        return float(loss.data), outputs.data
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        with no_grad():
+            outputs = self._forward(x, False)
+            return float(self.loss(outputs, y).data), outputs.data
+
+    def named_parameters(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        return self._named
+
+
+class AutogradEngine:
+    """Builds :class:`TensorModel`; answers gradient checks from the graph."""
+
+    name = "autograd"
+
+    def build_model(self, layers: list, loss, *, input_dim: int, rng: np.random.Generator, dtype) -> TensorModel:
+        dim = input_dim
+        for layer in layers:
+            dim = layer.build(dim, rng, dtype)
+        model = TensorModel(layers, loss)
+        model.output_dim = dim
+        return model
+
+    # ------------------------------------------------------------- gradient checks
+
+    def layer_forward(self, layer, x: np.ndarray) -> np.ndarray:
+        return layer.forward(x, True)
+
+    def layer_gradients(self, layer, x: np.ndarray, upstream: np.ndarray):
+        """``(d_input, {param: grad})`` of ``Σ upstream ⊙ layer(x)``."""
+        inputs = Tensor(x, requires_grad=True)
+        for tensor in layer.tensors.values():
+            tensor.zero_grad()
+        layer(inputs, True).backward(upstream)
+        grads = {
+            name: np.zeros_like(layer.params[name]) if tensor.grad is None else np.array(tensor.grad)
+            for name, tensor in layer.tensors.items()
+        }
+        return inputs.grad, grads
+
+    def loss_forward(self, loss, outputs: np.ndarray, labels: np.ndarray) -> float:
+        """The loss as a Python number (complex if the outputs are: complex-step checks)."""
+        with no_grad():
+            return loss(Tensor(outputs), labels).data.item()
+
+    def loss_gradient(self, loss, outputs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        logits = Tensor(outputs, requires_grad=True)
+        loss(logits, labels).backward()
+        return logits.grad

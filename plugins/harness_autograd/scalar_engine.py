@@ -1,0 +1,99 @@
+"""The ``scalar`` engine: the micrograd-style :class:`Value` behind the core's model protocol.
+
+Slow by nature (one Python object per number), so it is for teaching and for toy
+problems: ``harness-train +experiment=scalar_moons``. Everything around the model —
+optimizers, schedules, batching, tracking, gradient checks — is shared with the other
+engines.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from harness_autograd.scalar_layers import to_array, to_rows
+
+log = logging.getLogger("harness.scalar")
+LARGE = 20_000  # parameters beyond which a run takes minutes per epoch, not seconds
+
+
+class ScalarModel:
+    """Layers applied row by row to ``Value`` objects, then the loss, then ``backward``."""
+
+    def __init__(self, layers: list, loss):
+        self.layers = layers
+        self.loss = loss
+        self.layer_names = [f"{i}.{layer.kind}" for i, layer in enumerate(layers)]
+        self._named = [
+            (f"{name}.{key}", layer.params[key], layer.grads[key])
+            for name, layer in zip(self.layer_names, layers)
+            for key in layer.params
+        ]
+        self._with_params = [layer for layer in layers if layer.params]
+
+    def _forward(self, x: np.ndarray, train: bool):
+        rows = to_rows(x)
+        for layer in self.layers:
+            rows = layer(rows, train)
+        return rows
+
+    def train_batch(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        rows = self._forward(x, True)
+        loss = self.loss(rows, y.tolist())
+        loss.backward()
+        for layer in self._with_params:
+            layer.store_grads()
+        return float(loss.data), to_array(rows, x.dtype)
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        rows = self._forward(x, False)
+        return float(self.loss(rows, y.tolist()).data), to_array(rows, x.dtype)
+
+    def named_parameters(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        return self._named
+
+
+class ScalarEngine:
+    """Builds :class:`ScalarModel`; answers gradient checks from ``Value`` graphs."""
+
+    name = "scalar"
+
+    def build_model(self, layers: list, loss, *, input_dim: int, rng: np.random.Generator, dtype) -> ScalarModel:
+        dim = input_dim
+        for layer in layers:
+            dim = layer.build(dim, rng, dtype)
+        model = ScalarModel(layers, loss)
+        model.output_dim = dim
+        count = sum(value.size for _, value, _ in model.named_parameters())
+        if count > LARGE:
+            log.warning(
+                "engine=scalar builds one Python object per number: %s parameters mean about %s graph "
+                "nodes per example; engine=autograd trains the same model with NumPy arrays", f"{count:,}", f"{2 * count:,}",
+            )
+        return model
+
+    # ------------------------------------------------------------- gradient checks
+
+    def layer_forward(self, layer, x: np.ndarray) -> np.ndarray:
+        return layer.forward(x, True)
+
+    def layer_gradients(self, layer, x: np.ndarray, upstream: np.ndarray):
+        """``(d_input, {param: grad})`` of ``Σ upstream ⊙ layer(x)``."""
+        inputs = to_rows(x)
+        outputs = layer(inputs, True)
+        objective = sum(value * weight for row, weights in zip(outputs, upstream.tolist()) for value, weight in zip(row, weights))
+        objective.backward()
+        if layer.params:
+            layer.store_grads()
+        d_input = np.array([[value.grad for value in row] for row in inputs], dtype=x.dtype)
+        return d_input, {name: grad.copy() for name, grad in layer.grads.items()}
+
+    def loss_forward(self, loss, outputs: np.ndarray, labels: np.ndarray) -> float:
+        return float(loss(to_rows(outputs), labels.tolist()).data)
+
+    def loss_gradient(self, loss, outputs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        rows = to_rows(outputs)
+        loss(rows, labels.tolist()).backward()
+        return np.array([[value.grad for value in row] for row in rows], dtype=outputs.dtype)
+
