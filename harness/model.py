@@ -53,5 +53,17 @@ def _kind_of(registry: Registry, engine: str, name: str, where: str) -> str:
     raise PluginError(message)
 
 
+def build_stack(layers: list, input_dim: int, rng, dtype) -> int:
+    """Build each layer on the previous one's output size; return the model's output size.
+
+    Every engine draws its initial weights through this one loop, in layer order, so two
+    engines given the same seed start from the same weights.
+    """
+    dim = input_dim
+    for layer in layers:
+        dim = layer.build(dim, rng, dtype)
+    return dim
+
+
 def build_loss(registry: Registry, engine: str, name: str, options: dict):
     return registry.create("loss", name, options, section="model.loss", engine=engine)

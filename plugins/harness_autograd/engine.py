@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from harness.model import build_stack
+
 from harness_autograd.tensor import Tensor, no_grad
 
 
@@ -65,11 +67,9 @@ class AutogradEngine:
     name = "autograd"
 
     def build_model(self, layers: list, loss, *, input_dim: int, rng: np.random.Generator, dtype) -> TensorModel:
-        dim = input_dim
-        for layer in layers:
-            dim = layer.build(dim, rng, dtype)
+        output_dim = build_stack(layers, input_dim, rng, dtype)
         model = TensorModel(layers, loss)
-        model.output_dim = dim
+        model.output_dim = output_dim
         return model
 
     # ------------------------------------------------------------- gradient checks

@@ -12,6 +12,8 @@ import logging
 
 import numpy as np
 
+from harness.model import build_stack
+
 from harness_autograd.scalar_layers import to_array, to_rows
 
 log = logging.getLogger("harness.scalar")
@@ -60,11 +62,9 @@ class ScalarEngine:
     name = "scalar"
 
     def build_model(self, layers: list, loss, *, input_dim: int, rng: np.random.Generator, dtype) -> ScalarModel:
-        dim = input_dim
-        for layer in layers:
-            dim = layer.build(dim, rng, dtype)
+        output_dim = build_stack(layers, input_dim, rng, dtype)
         model = ScalarModel(layers, loss)
-        model.output_dim = dim
+        model.output_dim = output_dim
         count = sum(value.size for _, value, _ in model.named_parameters())
         if count > LARGE:
             log.warning(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from harness.model import build_stack
+
 
 class SequentialModel:
     """A stack of layers ending in a loss.
@@ -60,11 +62,9 @@ class BackpropEngine:
     name = "backprop"
 
     def build_model(self, layers: list, loss, *, input_dim: int, rng: np.random.Generator, dtype) -> SequentialModel:
-        dim = input_dim
-        for layer in layers:
-            dim = layer.build(dim, rng, dtype)
+        output_dim = build_stack(layers, input_dim, rng, dtype)
         model = SequentialModel(layers, loss)
-        model.output_dim = dim
+        model.output_dim = output_dim
         return model
 
     # ------------------------------------------------------------- gradient checks
