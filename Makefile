@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: train test test-fast venv benchmark clean
+.PHONY: train test test-fast venv benchmark example-plugin clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required; set PYTHON=python3.11")'
@@ -28,6 +28,10 @@ test: $(STAMP)
 ## The quick part of the suite: no training to 98 %, no package-index downloads.
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not network and not fashion" $(ARGS)
+
+## A third-party plugin installed the way users do it (pip, check, train, its tests); uninstalled after.
+example-plugin: $(STAMP)
+	examples/acceptance.sh
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/train_mlp.py $(ARGS)
