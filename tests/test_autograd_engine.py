@@ -37,7 +37,7 @@ def names(kind, engine_name):
 
 # The backprop engine's components that the autograd engine mirrors name for name.
 MIRRORED = {
-    "layer": {"dense", "dropout"},
+    "layer": {"dense", "dropout", "batch_norm", "residual"},
     "activation": {"relu", "leaky_relu", "sigmoid", "tanh"},
     "loss": {"softmax_cross_entropy", "mse"},
 }
@@ -93,7 +93,7 @@ def _make(kind, name, engine_name, **options):
     return entry.factory(**{**getattr(entry.factory, "check_options", {}), **options})
 
 
-def _layer_pair(kind, name, engine_name, input_dim=6):
+def _layer_pair(kind, name, engine_name, input_dim=5):
     """The backprop and the other engine's component, built from one seed."""
     pair = []
     for e in ("backprop", engine_name):
@@ -108,7 +108,7 @@ def _assert_layers_agree(kind, name, engine_name):
     ours, theirs = _layer_pair(kind, name, engine_name)
     for key in ours.params:
         np.testing.assert_array_equal(ours.params[key], theirs.params[key])  # same seed, same weights
-    x = rng.standard_normal((4, 6))
+    x = rng.standard_normal((4, 5))
     x += np.sign(x) * 0.1  # away from the ReLU kink
     reseed = lambda layer: layer.reseed(3) if hasattr(layer, "reseed") else None
     reseed(ours), reseed(theirs)

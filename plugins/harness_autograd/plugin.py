@@ -3,9 +3,13 @@
 from harness import hookimpl
 from harness_autograd import layers, scalar_layers
 from harness_autograd.engine import AutogradEngine
+from harness_autograd.normalization import BatchNorm
+from harness_autograd.residual import Residual
 from harness_autograd.scalar_engine import ScalarEngine
 
 PARTS = {AutogradEngine.name: layers, ScalarEngine.name: scalar_layers}
+# Layers in modules of their own (they build on ``layers``), per engine.
+REMEDIES = {AutogradEngine.name: (BatchNorm, Residual)}
 
 
 @hookimpl
@@ -17,7 +21,7 @@ def harness_register_engines(register):
 @hookimpl
 def harness_register_layers(register):
     for engine, module in PARTS.items():
-        for cls in module.LAYERS:
+        for cls in (*module.LAYERS, *REMEDIES.get(engine, ())):
             register(cls.kind, cls, engine=engine)
 
 
