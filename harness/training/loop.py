@@ -152,11 +152,7 @@ class Trainer:
                 xb = augment(xb, self.data_rng)
             loss, outputs = model.train_batch(xb, yb)
             if not math.isfinite(loss):
-                raise DivergenceError(
-                    f"training diverged: loss is {loss} at step {st.step + 1} (epoch {epoch + 1}); "
-                    f"lower optimizer.lr (now {lr:g}) or enable optimizer.clip_norm"
-                )
-            _check_gradients(params, st.step + 1, epoch + 1)
+                raise _divergence(loss, params, st.step, epoch, lr)
             optimizer.step(params)
             st.step += 1
             st.batches_done = i + 1
@@ -220,19 +216,24 @@ class Trainer:
             log.exception("a harness_run_end hook failed")
 
 
-def _check_gradients(params, step: int, epoch: int) -> None:
-    """Stop at the first parameter (in layer order) whose gradient is not finite.
+def _divergence(loss: float, params, steps_done: int, epoch: int, lr: float) -> DivergenceError:
+    """The one-line reason a run diverged, naming the first layer that went non-finite.
 
-    One BLAS dot product per parameter: a non-finite entry, or a norm beyond the
-    float range, makes the sum of squares non-finite.
+    Checked only once the loss is non-finite, so healthy steps pay nothing: a
+    non-finite gradient (or an overflowing step) makes the weights it updates
+    non-finite, and the very next forward pass turns the loss non-finite. Weights that
+    are not finite now were finite one step ago (that step's loss was finite).
     """
-    for name, _, grad in params:
-        if not math.isfinite(float(np.vdot(grad, grad))):
+    advice = f"lower optimizer.lr (now {lr:g}) or enable optimizer.clip_norm"
+    for name, value, _ in params:
+        if not np.isfinite(value).all():
             layer = name.rsplit(".", 1)[0]
-            raise DivergenceError(
-                f"training diverged: the gradient of {name} (layer {layer}) is not finite or overflows "
-                f"at step {step} (epoch {epoch}); lower optimizer.lr or enable optimizer.clip_norm"
+            return DivergenceError(
+                f"training diverged: the update of {name} (layer {layer}) at step {steps_done} was not finite "
+                f"(a non-finite gradient or an overflowing step), so the loss at step {steps_done + 1} "
+                f"(epoch {epoch + 1}) is {loss}; {advice}"
             )
+    return DivergenceError(f"training diverged: loss is {loss} at step {steps_done + 1} (epoch {epoch + 1}); {advice}")
 
 
 def _epoch_line(epoch: int, epochs: int, m: dict[str, float]) -> str:
