@@ -9,8 +9,13 @@ cd "$(dirname "$0")/.."
 BIN="$PWD/.venv/bin"
 PLUGIN=examples/harness-example-plugin
 
+work=$(mktemp -d)
+if "$BIN/python" -m pip show --quiet harness-example-plugin 2>/dev/null; then
+  trap 'rm -rf "$work"' EXIT  # it was installed before: leave it as it was
+else
+  trap '"$BIN/python" -m pip uninstall --quiet --yes harness-example-plugin; rm -rf "$work"' EXIT
+fi
 "$BIN/python" -m pip install --quiet "./$PLUGIN"
-trap '"$BIN/python" -m pip uninstall --quiet --yes harness-example-plugin' EXIT
 
 echo "== harness plugins"
 "$BIN/harness" plugins | tee /dev/stderr | grep '^example 0.1.0' > /dev/null
@@ -19,7 +24,6 @@ echo "== harness check --plugin example"
 "$BIN/harness" check --plugin example
 
 echo "== harness-train with its optimizer and layers"
-work=$(mktemp -d)
 (cd "$work" && "$BIN/harness-train" optimizer=lion optimizer.lr=0.003 \
     'model.layers=[{type:dense,units:32},{type:gelu},{type:gaussian_dropout,rate:0.1},{type:maxout,units:16,pieces:2},{type:dense,units:3}]' \
     data=blobs training.epochs=2 progress=never name=example_plugin > train.log 2>&1 || { tail -20 train.log; exit 1; })

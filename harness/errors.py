@@ -24,6 +24,10 @@ class DataError(HarnessError):
     """A data file is missing, corrupt, truncated or fails its checksum."""
 
 
+class TrackingError(HarnessError):
+    """The tracking store cannot be reached or refused what the run sent."""
+
+
 class DivergenceError(HarnessError):
     """Training produced a non-finite loss or gradient."""
 

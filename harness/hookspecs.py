@@ -34,9 +34,11 @@ def harness_register_engines(register):
     """Register training engines.
 
     Call ``register(name, factory)``. ``factory()`` returns an engine object with
-    ``build_model(layers, loss, input_dim, *, registry, rng, dtype)`` returning a
-    model (see :class:`harness.model.Model`). The same model config trains through
-    any engine that provides its layer names (``engine=backprop``, ``engine=autograd``).
+    ``build_model(layers, loss, *, input_dim, rng, dtype)`` returning a model with the
+    surface :mod:`harness.model` describes, plus the gradient-check adapters
+    ``layer_forward``, ``layer_gradients``, ``loss_forward`` and ``loss_gradient``. The
+    same model config trains through any engine that provides its layer names
+    (``engine=backprop``, ``engine=autograd``).
     """
 
 
@@ -123,6 +125,29 @@ def harness_register_gradient_checkers(register):
     """
 
 
+# ------------------------------------------------------------------------ sweeps
+
+
+@hookspec
+def harness_sweep_start(config):
+    """A multirun sweep starts, in the launching process, before any job.
+
+    ``config`` is the sweep's Hydra config (``config.hydra.sweep.dir`` is where jobs
+    write). A tracking plugin creates its store and a parent run here and leaves what
+    the jobs need in the sweep folder. Called for every launcher.
+    """
+
+
+@hookspec
+def harness_sweep_end(config, jobs):
+    """A multirun sweep ended, in the launching process.
+
+    ``jobs`` lists each job's outcome (``status``: FINISHED, SKIPPED, FAILED or KILLED,
+    ``error``, ``dir``). Summaries across the sweep are drawn here; a tracking plugin
+    closes the parent run. Not called if the launcher itself dies (Ctrl-C, SIGKILL).
+    """
+
+
 # ------------------------------------------------------------------ configuration
 
 
@@ -161,8 +186,23 @@ def harness_register_datasets(register):
 
     Call ``register(name, factory)``. ``factory(**options)`` gets the ``data`` config
     section (minus ``name``), validates it and returns a dataset object with
-    ``input_dim`` and ``num_classes`` known before loading, and ``load(seed) ->
-    Splits`` (train / validation / test arrays, see :class:`harness.data.splits.Splits`).
+    ``input_dim`` and ``num_classes`` known before loading, and ``load() -> Splits``
+    (train / validation / test arrays, see :class:`harness.data.splits.Splits`), each
+    split with at least one example.
+    """
+
+
+# ------------------------------------------------------------------ validation
+
+
+@hookspec
+def harness_validate_config(config):
+    """Check this plugin's own config section before anything is loaded or trained.
+
+    ``config`` is the validated :class:`harness.config.HarnessConfig`; plugin sections
+    are in ``config.section(name)``. Raise :class:`harness.errors.ConfigError` with one
+    line naming the field (``reports.misclassified must be an integer >= 0, got 'abc'``).
+    A tracking plugin may also check that its store is reachable here.
     """
 
 
@@ -203,6 +243,16 @@ def harness_epoch_end(run, epoch, metrics):
 
 
 @hookspec
+def harness_log_metrics(run, records):
+    """Record extra metrics for the run (a tracking plugin implements this).
+
+    ``records`` is a list of ``(step, {name: value})``. Plugins that measure something
+    (diagnostics) call ``run.log_metrics(records)``, which calls this hook, so they never
+    need to know which tracking backend, if any, is listening.
+    """
+
+
+@hookspec
 def harness_checkpoint_saved(run, directory, epoch):
     """A checkpoint of the run was written (atomically) to ``directory``.
 
@@ -215,8 +265,11 @@ def harness_checkpoint_saved(run, directory, epoch):
 def harness_locate_checkpoint(reference, config):
     """Turn ``resume=<reference>`` into a local checkpoint directory, or return ``None``.
 
-    The core handles paths itself; a tracking plugin recognises its own run ids and
-    downloads the run's last checkpoint. The first non-``None`` answer wins.
+    Asked only when the reference is not an existing directory. A tracking plugin
+    recognises its own run ids and downloads the run's last checkpoint into
+    ``<fresh temporary folder>/checkpoint``; the core deletes that temporary folder once
+    the checkpoint is read. The first non-``None`` answer wins; an unknown id of the
+    plugin's own kind is a one-line :class:`harness.errors.HarnessError`.
     """
 
 

@@ -1,8 +1,9 @@
 """What the core knows about models: how config names become layer objects.
 
-The core never touches an engine's arrays. It asks the registry for the layer,
+The core never computes with an engine's layers. It asks the registry for the layer,
 activation and loss objects named in ``model.layers`` / ``model.loss`` for the chosen
-engine and hands them to that engine, which wires them into a model with this surface:
+engine and hands them to that engine, which wires them into a model with this surface
+(the core only reads and copies the arrays it exposes, for checkpoints and snapshots):
 
 * ``train_batch(x, y) -> (loss, outputs)``: forward in training mode, loss, backward;
   gradients are left in the arrays returned by ``named_parameters``.

@@ -114,9 +114,6 @@ class Registry:
     def names(self, kind: str, engine: str | None = None) -> list[str]:
         return [e.name for e in self.entries(kind) if e.engine == engine]
 
-    def engines_for(self, kind: str) -> list[str]:
-        return sorted({e.engine for e in self.entries(kind) if e.engine})
-
     def get(self, kind: str, name, *, engine: str | None = None) -> Entry:
         if kind not in KINDS:
             raise PluginError(f"unknown kind {kind!r}; known kinds: {', '.join(KINDS)}")

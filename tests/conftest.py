@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -43,9 +42,3 @@ def compose_config(tmp_path):
 def plugins():
     """The plugin manager with every installed plugin, ignoring HARNESS_LOAD_PLUGINS."""
     return load_plugins(use_env=False)
-
-
-@pytest.fixture
-def mnist_root():
-    """Where MNIST is cached for tests that need the real data (fetched on first use)."""
-    return Path(os.environ.get("HARNESS_DATA_DIR") or Path.home() / ".cache" / "harness")

@@ -53,8 +53,11 @@ def interrupted_then_resumed(compose_config, tmp_path, overrides, step):
     with pytest.raises(StopRequested):
         run_experiment(cfg, pm=pm)
     checkpoint = tmp_path / "out" / "checkpoint"
-    assert (checkpoint / "checkpoint.npz").is_file() and (checkpoint / "checkpoint.json").is_file()
-    with np.load(checkpoint / "checkpoint.npz", allow_pickle=False) as data:
+    from harness.training.checkpoint import files
+
+    manifest, arrays_file = files(checkpoint)
+    assert manifest.is_file() and arrays_file.is_file()
+    with np.load(arrays_file, allow_pickle=False) as data:
         assert any(key.startswith("optimizer/") for key in data.files)
     return run_experiment(compose_config([*RUN, *overrides, f"resume={checkpoint}"]), pm=load_plugins(use_env=False))
 
@@ -143,19 +146,30 @@ def start(project: Path, *extra: str) -> subprocess.Popen:
     )
 
 
-def wait_for_training(process: subprocess.Popen, timeout: float = 120) -> str:
-    """Read output until the first epoch is done: the run is in its training loop."""
+def read_until(process: subprocess.Popen, marker: str, timeout: float = 120) -> str:
+    """Read the process's output until a line contains ``marker``; never block past ``timeout``."""
+    import selectors
+
     seen = []
+    selector = selectors.DefaultSelector()
+    selector.register(process.stdout, selectors.EVENT_READ)
     deadline = time.time() + timeout
     while time.time() < deadline:
+        if not selector.select(timeout=max(0.0, deadline - time.time())):
+            break
         line = process.stdout.readline()
         if not line:
             break
         seen.append(line)
-        if "epoch 1/2" in line:
+        if marker in line:
             return "".join(seen)
     process.kill()
-    raise AssertionError("training never started:\n" + "".join(seen[-20:]))
+    raise AssertionError(f"never saw {marker!r}:\n" + "".join(seen[-20:]))
+
+
+def wait_for_training(process: subprocess.Popen) -> str:
+    """The first epoch is done: the run is in its training loop."""
+    return read_until(process, "epoch 1/2")
 
 
 def only_run(project: Path, experiment: str = "signals"):
@@ -186,8 +200,33 @@ def test_signal_writes_a_checkpoint_ends_killed_and_can_resume(tmp_path, sig, co
     assert [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")] == [1, 2]
 
 
+def test_first_signal_waits_for_the_step_and_a_second_sigint_stops_at_once():
+    from harness.training.interrupts import InterruptGuard
+
+    with InterruptGuard() as guard:
+        guard.deferring = True  # inside the optimizer steps
+        os.kill(os.getpid(), signal.SIGINT)
+        assert guard.requested == signal.SIGINT  # noted, nothing raised: the step goes on
+        with pytest.raises(StopRequested):
+            guard.check()  # ... and stops at the step boundary
+        with pytest.raises(KeyboardInterrupt) as second:
+            os.kill(os.getpid(), signal.SIGINT)
+        assert not isinstance(second.value, StopRequested)  # at once, no clean stop
+        guard.closing = True  # while the run's records are closed, even SIGINT only waits
+        os.kill(os.getpid(), signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_signal_outside_the_steps_stops_at_once():
+    from harness.training.interrupts import InterruptGuard
+
+    with InterruptGuard():
+        with pytest.raises(StopRequested):
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
 @pytest.mark.slow
-def test_second_sigint_stops_at_once(tmp_path):
+def test_two_quick_sigints_still_end_the_run_killed(tmp_path):
     process = start(tmp_path)
     wait_for_training(process)
     process.send_signal(signal.SIGINT)

@@ -43,7 +43,10 @@ def _sweep(tmp_path, *overrides):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
-    runs = client.search_runs([client.get_experiment_by_name("sweep").experiment_id])
+    everything = client.search_runs([client.get_experiment_by_name("sweep").experiment_id])
+    (parent,) = [r for r in everything if r.data.tags.get("harness.sweep") == "parent"]
+    runs = [r for r in everything if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(runs) == len(everything) - 1 and parent.info.status == "FINISHED"
     assert all(r.info.status == "FINISHED" for r in runs)
     assert all("test_accuracy" in r.data.metrics for r in runs)
     return runs

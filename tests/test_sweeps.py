@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+pytestmark = pytest.mark.slow  # each test launches harness-train sweeps in subprocesses
+
 HARNESS_TRAIN = str(Path(sys.executable).with_name("harness-train"))
 HARNESS = str(Path(sys.executable).with_name("harness"))
 QUICK = ["data=blobs", "model.layers.4.units=3", "training.epochs=3", "name=sweep", "progress=never"]

@@ -27,7 +27,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
         command.add_parser(sub)
-    load_plugins().hook.harness_register_commands(subparsers=sub)
+    for impl in reversed(load_plugins().hook.harness_register_commands.get_hookimpls()):
+        try:  # one broken plugin must not take `harness plugins`, the tool to diagnose it, down
+            impl.function(subparsers=sub)
+        except Exception as exc:
+            print(f"harness: warning: plugin {impl.plugin_name!r} could not add its commands: {type(exc).__name__}: {exc}",
+                  file=sys.stderr)
     return parser
 
 

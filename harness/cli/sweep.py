@@ -1,10 +1,12 @@
-"""What a multirun sweep reports when it ends, whatever the launcher.
+"""The launching process's side of a multirun sweep, whatever the launcher.
 
-In a sweep a failing job must not stop the others, so the task function records its
-outcome in ``harness_job.json`` in the job's output folder and returns normally. This
-Hydra callback, running in the launching process, reads those files when the sweep
-ends, prints one line per failed job and a total, and sets the exit code that
-``harness-train -m`` returns: 0 only if every job finished.
+This Hydra callback (configured in ``conf/config.yaml``) brackets the sweep: it calls
+the plugins' ``harness_sweep_start`` hook before any job (a tracking plugin creates its
+parent run there) and ``harness_sweep_end`` after the last one. In a sweep a failing job
+must not stop the others, so the task function records its outcome in
+``harness_job.json`` in the job's output folder and returns normally; at the end the
+callback reads those files, prints one line per failed job and a total, and sets the
+exit code ``harness-train -m`` returns: 0 only if every job finished.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class SweepSummary(Callback):
         global exit_code
         exit_code = 0
         os.environ[LAUNCHER_PID] = str(os.getpid())  # inherited by launcher worker processes
+        _call_each("harness_sweep_start", config=config)
 
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
@@ -66,3 +69,16 @@ class SweepSummary(Callback):
         total = ", ".join(f"{n} {status.lower()}" for status, n in sorted(counts.items()))
         log.info("sweep done: %d jobs (%s); outputs in %s", len(results), total or "none recorded", sweep_dir)
         exit_code = 0 if results and set(counts) <= {"FINISHED", "SKIPPED"} else 1
+        _call_each("harness_sweep_end", config=config, jobs=results)
+
+
+def _call_each(hook_name: str, **kwargs) -> None:
+    """Every plugin's sweep hook, each on its own: Hydra would turn an exception into a
+    warning and skip the rest, and one plugin's failure must not cost another's work."""
+    from harness.plugins import load_plugins
+
+    for impl in reversed(getattr(load_plugins().hook, hook_name).get_hookimpls()):
+        try:
+            impl.function(**kwargs)
+        except Exception as exc:
+            log.error("plugin %r failed in %s: %s: %s", impl.plugin_name, hook_name, type(exc).__name__, exc)

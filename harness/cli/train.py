@@ -19,7 +19,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from harness.cli import sweep as sweep_report
-from harness.errors import HarnessError
+from harness.errors import ConfigError, HarnessError
 from harness.resources import config_dir
 from harness.training.experiment import run_experiment
 from harness.training.interrupts import StopRequested
@@ -42,6 +42,18 @@ def sweep_context(hc) -> dict:
     }
 
 
+def _check_resume_alone(cfg: DictConfig, overrides) -> None:
+    """``resume=`` continues a run with the config it started with; other overrides would be lost."""
+    if not cfg.get("resume"):
+        return
+    others = [o for o in overrides if not o.startswith(("resume=", "hydra.", "hydra/", "paths."))]
+    if others:
+        raise ConfigError(
+            f"resume continues a run with its own config; remove the other overrides ({' '.join(others)}) "
+            f"or start a new run with them"
+        )
+
+
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
 def app(cfg: DictConfig):
     hc = HydraConfig.get()
@@ -49,9 +61,12 @@ def app(cfg: DictConfig):
     sweep = sweep_context(hc) if multirun else None
     output_dir = Path(hc.runtime.output_dir)
     try:
+        _check_resume_alone(cfg, hc.overrides.task)
         run = run_experiment(cfg, run_name=run_name_from_overrides(hc.overrides.task), sweep=sweep)
     except StopRequested as exc:
-        print(f"harness-train: {exc}; a checkpoint was written to {output_dir / 'checkpoint'}", file=sys.stderr)
+        saved = (output_dir / "checkpoint" / "checkpoint.json").is_file()
+        where = f"a checkpoint is in {output_dir / 'checkpoint'}" if saved else "no checkpoint could be written"
+        print(f"harness-train: {exc}; {where}", file=sys.stderr)
         if not multirun:
             sys.exit(exc.exit_code)
         sweep_report.write_result(output_dir, status="KILLED", error=str(exc))

@@ -4,8 +4,10 @@ A checkpoint holds everything the next epoch depends on — parameters, layer bu
 (batch-norm running statistics), optimizer state, the shuffling generator, every
 layer's own generator (dropout), the epoch and step counters, the history and the
 best-so-far snapshot — so a resumed run computes bit for bit what an uninterrupted one
-would. Both files are written to temporary names and renamed, the manifest last: a
-checkpoint directory either has a complete checkpoint or the previous one.
+would. The arrays alternate between two files (``arrays-a.npz`` / ``arrays-b.npz``) and
+the manifest, written last, names the current one; each file is written to a temporary
+name and renamed. A crash at any moment leaves the directory holding either the new
+checkpoint or the previous one, complete, never a mix.
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ import numpy as np
 from harness.errors import DataError
 from harness.training.arrays import model_arrays, model_components
 
-ARRAYS = "checkpoint.npz"
 MANIFEST = "checkpoint.json"
-FORMAT = 1
+SLOTS = ("arrays-a.npz", "arrays-b.npz")
+FORMAT = 2
 
 
 @dataclass
@@ -93,9 +95,23 @@ def save(directory: Path, *, model, optimizer, shuffle_rng: np.random.Generator,
         "ids": ids,
         "config_yaml": config_yaml,
     }
-    _atomic(directory / ARRAYS, lambda handle: np.savez(handle, **arrays))
+    slot = SLOTS[1] if _current_slot(directory) == SLOTS[0] else SLOTS[0]
+    manifest["arrays"] = slot
+    _atomic(directory / slot, lambda handle: np.savez(handle, **arrays))
     _atomic(directory / MANIFEST, lambda handle: handle.write(json.dumps(manifest, indent=1).encode()))
     return directory
+
+
+def _current_slot(directory: Path) -> str | None:
+    try:
+        return json.loads((directory / MANIFEST).read_text()).get("arrays")
+    except (OSError, ValueError):
+        return None
+
+
+def files(directory: Path) -> list[Path]:
+    """The files of the current checkpoint: its manifest and the arrays it names."""
+    return [Path(directory) / MANIFEST, Path(directory) / read_manifest(directory)["arrays"]]
 
 
 def read_manifest(directory: Path) -> dict:
@@ -103,7 +119,7 @@ def read_manifest(directory: Path) -> dict:
     try:
         manifest = json.loads(path.read_text())
     except FileNotFoundError:
-        raise DataError(f"{path}: no checkpoint here (expected {MANIFEST} and {ARRAYS})") from None
+        raise DataError(f"{path}: no checkpoint here (expected {MANIFEST} and the arrays it names)") from None
     except (OSError, ValueError) as exc:
         raise DataError(f"{path}: unreadable checkpoint manifest ({exc})") from None
     if manifest.get("format") != FORMAT:
@@ -116,13 +132,14 @@ def restore(directory: Path, *, model, optimizer, shuffle_rng: np.random.Generat
     """Load a checkpoint into a freshly built model, optimizer and generator."""
     directory = Path(directory)
     manifest = read_manifest(directory)
+    source = directory / manifest["arrays"]
     try:
-        with np.load(directory / ARRAYS, allow_pickle=False) as data:
+        with np.load(source, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
     except (OSError, ValueError) as exc:
-        raise DataError(f"{directory / ARRAYS}: unreadable checkpoint arrays ({exc})") from None
+        raise DataError(f"{source}: unreadable checkpoint arrays ({exc})") from None
     for key, target in model_arrays(model).items():
-        _copy_into(target, arrays, key, directory)
+        _copy_into(target, arrays, key, source)
     for name, layer in model_components(model):
         if name in manifest["layer_rngs"]:
             layer.rng.bit_generator.state = manifest["layer_rngs"][name]
@@ -142,9 +159,9 @@ def restore(directory: Path, *, model, optimizer, shuffle_rng: np.random.Generat
     )
 
 
-def _copy_into(target: np.ndarray, arrays: dict, key: str, directory: Path) -> None:
+def _copy_into(target: np.ndarray, arrays: dict, key: str, source: Path) -> None:
     if key not in arrays:
-        raise DataError(f"{directory / ARRAYS}: missing {key!r}; the checkpoint is from a different model")
+        raise DataError(f"{source}: missing {key!r}; the checkpoint is from a different model")
     if arrays[key].shape != target.shape:
-        raise DataError(f"{directory / ARRAYS}: {key!r} has shape {arrays[key].shape}, the model needs {target.shape}")
+        raise DataError(f"{source}: {key!r} has shape {arrays[key].shape}, the model needs {target.shape}")
     np.copyto(target, arrays[key])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +60,7 @@ def build_parts(cfg: DictConfig, registry: Registry) -> Parts:
     optimizer = registry.create("optimizer", s.optimizer["name"], _options(s.optimizer), section="optimizer")
     schedule = registry.create("schedule", s.schedule["name"], _options(s.schedule), section="schedule")
     dataset = registry.create("dataset", s.data["name"], _options(s.data), section="data")
+    registry.pm.hook.harness_validate_config(config=s)
     return Parts(s, engine, layers, loss, optimizer, schedule, dataset)
 
 
@@ -68,20 +70,24 @@ def config_hash(params: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def checkpoint_config(cfg: DictConfig, pm: PluginManager) -> tuple[DictConfig, Path]:
-    """For ``resume=REF``: the stopped run's own config and its checkpoint directory."""
+def checkpoint_config(cfg: DictConfig, pm: PluginManager) -> tuple[DictConfig, Path, bool]:
+    """For ``resume=REF``: the stopped run's own config, its checkpoint directory, and
+    whether that directory is a temporary download (to delete once read)."""
     reference = str(cfg.resume)
-    directory = pm.hook.harness_locate_checkpoint(reference=reference, config=cfg)
-    if directory is None:
-        candidate = Path(reference).expanduser()
-        if not candidate.is_dir():
-            raise ConfigError(f"resume must be a checkpoint directory or a tracked run id, got {reference!r} (not found)")
+    candidate = Path(reference).expanduser()
+    downloaded = False
+    if candidate.is_dir():
         directory = candidate
-    manifest = checkpoint.read_manifest(Path(directory))
+    else:
+        directory = pm.hook.harness_locate_checkpoint(reference=reference, config=cfg)
+        if directory is None:
+            raise ConfigError(f"resume must be a checkpoint directory or a tracked run id, got {reference!r} (not found)")
+        directory, downloaded = Path(directory), True
+    manifest = checkpoint.read_manifest(directory)
     saved = OmegaConf.create(manifest["config_yaml"])
     saved.paths = cfg.paths  # write new outputs next to this invocation's
     saved.resume = reference
-    return saved, Path(directory)
+    return saved, directory, downloaded
 
 
 def run_experiment(cfg: DictConfig, *, pm: PluginManager | None = None, run_name: str | None = None,
@@ -89,9 +95,9 @@ def run_experiment(cfg: DictConfig, *, pm: PluginManager | None = None, run_name
     """Train the experiment ``cfg`` describes and return its finished :class:`Run`."""
     pm = pm or load_plugins()
     registry = Registry(pm)
-    resume_dir = None
+    resume_dir, downloaded = None, False
     if cfg.get("resume"):
-        cfg, resume_dir = checkpoint_config(cfg, pm)
+        cfg, resume_dir, downloaded = checkpoint_config(cfg, pm)
     parts = build_parts(cfg, registry)
     s = parts.settings
     params = config_mod.flatten(cfg)
@@ -104,6 +110,9 @@ def run_experiment(cfg: DictConfig, *, pm: PluginManager | None = None, run_name
         sweep=sweep,
         project_dir=Path(s.paths.project_dir).resolve(),
         output_dir=Path(s.paths.output_dir).resolve(),
+        engine=parts.engine,
+        registry=registry,
+        hook=pm.hook,
     )
     if sweep is not None and resume_dir is None:
         finished = pm.hook.harness_find_finished(run=run)
@@ -125,11 +134,24 @@ def run_experiment(cfg: DictConfig, *, pm: PluginManager | None = None, run_name
             f"has {parts.dataset.num_classes} classes; set the last dense layer's units to {parts.dataset.num_classes}"
         )
     splits = parts.dataset.load().astype(dtype)
+    _check_splits(splits, s.data["name"])
     trainer = Trainer(
         run, model, parts.optimizer, parts.schedule, splits, pm.hook,
         shuffle_rng=np.random.default_rng(shuffle_seed), data_rng=np.random.default_rng(data_seed),
     )
     if resume_dir is not None:
-        trainer.resume(resume_dir)
         run.ids.update(checkpoint.read_manifest(resume_dir).get("ids", {}))
+        trainer.resume(resume_dir)
+        if downloaded:
+            shutil.rmtree(resume_dir.parent, ignore_errors=True)
     return trainer.fit()
+
+
+def _check_splits(splits, name: str) -> None:
+    """Training needs examples to learn from, to select on and to report on."""
+    for split, size in splits.sizes().items():
+        if size == 0:
+            raise ConfigError(
+                f"data: dataset {name!r} gives an empty {split} split; each of train, val and test needs at "
+                f"least one example (check data.val_size / data.train_size / the split fractions)"
+            )

@@ -1,8 +1,10 @@
 """Ctrl-C and SIGTERM during training: stop cleanly once, stop at once twice.
 
-The first SIGINT or SIGTERM only sets a flag; the loop notices it after the current
-step, writes a checkpoint, ends the run KILLED and exits non-zero. A second SIGINT
-raises ``KeyboardInterrupt`` immediately, for when even that is too slow. Handlers are
+During the optimizer steps the first SIGINT or SIGTERM only sets a flag; the loop
+notices it after the current step, writes a checkpoint, ends the run KILLED and exits
+non-zero. Outside the steps (loading, evaluating, waiting on a tracking server) there is
+no step to finish, so it stops the run at once the same way. A second SIGINT raises
+``KeyboardInterrupt`` immediately, for when even that is too slow. Handlers are
 installed only in the main thread (Python delivers signals there) and restored after.
 """
 
@@ -34,6 +36,12 @@ class InterruptGuard:
 
     def __init__(self) -> None:
         self.requested: int | None = None
+        # True while optimizer steps run: then a signal waits for the step to finish.
+        # Outside them (building, evaluating, tracking calls) it stops the run at once.
+        self.deferring = False
+        # True while the run's records are being closed (run-end hooks): nothing interrupts
+        # that, or the run would be left RUNNING; signals are noted and the exit follows.
+        self.closing = False
         self._previous: dict[int, object] = {}
 
     def __enter__(self) -> "InterruptGuard":
@@ -48,8 +56,15 @@ class InterruptGuard:
         self._previous.clear()
 
     def _handle(self, signum, frame) -> None:
+        if self.closing:
+            log.warning("%s received: closing the run's records first, then exiting", signal.Signals(signum).name)
+            self.requested = self.requested or signum
+            return
         if self.requested is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt("second interrupt: stopping at once")
+        if not self.deferring:
+            self.requested = signum
+            raise StopRequested(signum)
         if self.requested is None:
             self.requested = signum
             log.warning(

@@ -68,9 +68,9 @@ class Trainer:
     def fit(self) -> Run:
         """Train, select, test; the run-end hook is called whatever happens."""
         with self.guard:
-            self.hook.harness_run_start(run=self.run)
             status, error = "FINISHED", None
             try:
+                self.hook.harness_run_start(run=self.run)
                 self._train()
                 self._test()
             except StopRequested as exc:  # stopped cleanly between two steps: keep where we are
@@ -84,6 +84,7 @@ class Trainer:
                 status, error = "FAILED", exc
                 raise
             finally:
+                self.guard.closing = True  # a signal now must not cut the plugins' cleanup short
                 self._end(status, error)
         return self.run
 
@@ -144,6 +145,7 @@ class Trainer:
         started = time.perf_counter()
         done_before = st.epoch_seconds
         batches = epoch_batches(len(y), self.batch_size, self.shuffle_rng, self.settings.gd.shuffle)
+        guard.deferring = True  # between here and guard.check() a signal waits for the step to end
         for i, index in enumerate(batches):
             if i < st.batches_done:
                 continue
@@ -165,6 +167,8 @@ class Trainer:
             guard.check()
             if budget is not None and st.train_seconds + st.epoch_seconds >= budget:
                 break
+        guard.deferring = False
+        _check_weights(params, st.step, epoch, lr)
         seconds = st.epoch_seconds
         st.train_seconds += seconds
         seen = min(st.batches_done * self.batch_size, len(y))
@@ -210,13 +214,31 @@ class Trainer:
         self.hook.harness_checkpoint_saved(run=self.run, directory=directory, epoch=self.state.epoch)
 
     def _end(self, status: str, error: BaseException | None) -> None:
-        try:
-            self.hook.harness_run_end(run=self.run, status=status, error=error)
-        except Exception:  # a faulty plugin must not hide the run's own outcome
-            log.exception("a harness_run_end hook failed")
+        """Call every plugin's run-end hook, each on its own, in pluggy's order.
+
+        pluggy stops at the first implementation that raises; here one faulty plugin
+        (a plot that cannot be written) must not keep the tracking plugin from closing
+        its run, so a failure is logged and the next plugin still runs.
+        """
+        for impl in reversed(self.hook.harness_run_end.get_hookimpls()):
+            try:
+                impl.function(run=self.run, status=status, error=error)
+            except Exception as exc:
+                log.error("plugin %r failed at run end: %s: %s", impl.plugin_name, type(exc).__name__, exc)
 
 
-def _divergence(loss: float, params, steps_done: int, epoch: int, lr: float) -> DivergenceError:
+def _check_weights(params, steps_done: int, epoch: int, lr: float) -> None:
+    """Once per epoch, before validation and checkpoints: the last update left finite weights.
+
+    Within an epoch a non-finite update shows in the next loss; the epoch's last update
+    has no next loss, so it is checked here, before anything is evaluated or saved.
+    """
+    for name, value, _ in params:
+        if not np.isfinite(value).all():
+            raise _divergence(float("nan"), params, steps_done, epoch, lr, last_of_epoch=True)
+
+
+def _divergence(loss: float, params, steps_done: int, epoch: int, lr: float, last_of_epoch: bool = False) -> DivergenceError:
     """The one-line reason a run diverged, naming the first layer that went non-finite.
 
     Checked only once the loss is non-finite, so healthy steps pay nothing: a
@@ -228,10 +250,11 @@ def _divergence(loss: float, params, steps_done: int, epoch: int, lr: float) -> 
     for name, value, _ in params:
         if not np.isfinite(value).all():
             layer = name.rsplit(".", 1)[0]
+            cause = f"the update of {name} (layer {layer}) at step {steps_done} was not finite (a non-finite gradient or an overflowing step)"
+            if last_of_epoch:
+                return DivergenceError(f"training diverged: {cause}, the last step of epoch {epoch + 1}; {advice}")
             return DivergenceError(
-                f"training diverged: the update of {name} (layer {layer}) at step {steps_done} was not finite "
-                f"(a non-finite gradient or an overflowing step), so the loss at step {steps_done + 1} "
-                f"(epoch {epoch + 1}) is {loss}; {advice}"
+                f"training diverged: {cause}, so the loss at step {steps_done + 1} (epoch {epoch + 1}) is {loss}; {advice}"
             )
     return DivergenceError(f"training diverged: loss is {loss} at step {steps_done + 1} (epoch {epoch + 1}); {advice}")
 

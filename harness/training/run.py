@@ -35,3 +35,13 @@ class Run:
     # Files plugins produced for this run (plots, tables); a tracking plugin uploads them at the end.
     artifacts: list[Path] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
+    # The run's engine and registry (plugins that rebuild parts, like diagnostics' probe),
+    # and the plugin hooks, through which ``log_metrics`` reaches the tracking plugin.
+    engine: Any = None
+    registry: Any = None
+    hook: Any = None
+
+    def log_metrics(self, records: list[tuple[int, dict[str, float]]]) -> None:
+        """Record extra ``(step, {name: value})`` metrics with whatever tracks this run."""
+        if self.hook is not None and records:
+            self.hook.harness_log_metrics(run=self, records=records)

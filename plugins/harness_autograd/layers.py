@@ -158,8 +158,11 @@ class SoftmaxCrossEntropy:
 
     kind = "softmax_cross_entropy"
 
+    def __init__(self, label_smoothing: float = 0.0):
+        self.label_smoothing = v.number("label_smoothing", label_smoothing, low=0, high=1, high_open=True)
+
     def __call__(self, outputs: Tensor, labels: np.ndarray) -> Tensor:
-        return outputs.cross_entropy(labels)
+        return outputs.cross_entropy(labels, self.label_smoothing)
 
 
 class MeanSquaredError:

@@ -232,12 +232,13 @@ class Tensor:
         shifted -= np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
         return _node(shifted, "log_softmax", (self,), axis)
 
-    def cross_entropy(self, labels) -> Tensor:
-        """Mean over rows of ``−log softmax(self)[i, labels[i]]``, fused and stable.
+    def cross_entropy(self, labels, label_smoothing: float = 0.0) -> Tensor:
+        """Mean over rows of ``−Σ_j T_ij log softmax(self)_ij``, fused and stable.
 
-        ``self`` holds logits of shape ``(m, classes)``, ``labels`` integer classes.
-        The backward rule is the classic shortcut ``(softmax − onehot) / m``; no
-        softmax Jacobian and no log-softmax array are ever formed.
+        ``self`` holds logits of shape ``(m, classes)``, ``labels`` integer classes;
+        ``T`` is one-hot, or ``(1−ε)·onehot + ε/K`` with ``label_smoothing`` ε. The
+        backward rule is the classic shortcut ``(softmax − T) / m``; no softmax Jacobian
+        and no log-softmax array are ever formed.
         """
         z = self.data
         labels = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
@@ -245,12 +246,14 @@ class Tensor:
             raise ValueError(f"cross_entropy needs logits (m, classes) and m labels, got {z.shape} and {labels.shape}")
         rows = _arange(len(labels))
         shifted = z - z.max(axis=1, keepdims=True)
-        picked = shifted[rows, labels]
+        picked = shifted[rows, labels].sum()
+        if label_smoothing:
+            picked = (1 - label_smoothing) * picked + label_smoothing / z.shape[1] * shifted.sum()
         probs = np.exp(shifted, out=shifted)
         total = probs.sum(axis=1, keepdims=True)
-        loss = (np.log(total).sum() - picked.sum()) / len(labels)
+        loss = (np.log(total).sum() - picked) / len(labels)
         probs /= total
-        return _node(np.asarray(loss, dtype=z.dtype), "cross_entropy", (self,), (probs, labels, rows))
+        return _node(np.asarray(loss, dtype=z.dtype), "cross_entropy", (self,), (probs, labels, rows, label_smoothing))
 
     # ---------------------------------------------------------------- backward
 
@@ -488,10 +491,12 @@ def _log_softmax(node, g):
 
 
 def _cross_entropy(node, g):
-    # (probs − onehot) · g/m, rounded exactly as the backprop engine rounds it.
-    probs, labels, rows = node._ctx
+    # (probs − T) · g/m, rounded exactly as the backprop engine rounds it.
+    probs, labels, rows, eps = node._ctx
     grad = probs.copy()
-    grad[rows, labels] -= 1
+    if eps:
+        grad -= eps / grad.shape[1]
+    grad[rows, labels] -= 1.0 - eps
     grad *= g / len(labels)
     return (grad,)
 

@@ -23,11 +23,11 @@ class ImageDataset:
                  shift: int = 0):
         self.loader = loader
         self.root = root
-        self.val_size = v.integer("val_size", val_size, low=0, high=59_999)
+        self.val_size = v.integer("val_size", val_size, low=1, high=59_999)
         self.val_seed = v.integer("val_seed", val_seed, low=0)
         self.train_size = v.optional(v.integer, "train_size", train_size, low=1)
         self.test_size = v.optional(v.integer, "test_size", test_size, low=1, high=10_000)
-        self.mirrors = list(mirrors) if mirrors is not None else None
+        self.mirrors = mirrors  # one URL or a list; the source chain checks them
         self.shift = v.integer("shift", shift, low=0, high=8)
 
     def load(self) -> Splits:

@@ -5,15 +5,17 @@
 * ``harness_step_end``: every ``diagnostics.every_steps`` steps, records again (see
   :mod:`harness_diagnostics.probe` for why a probe batch and not hooks in the hot path);
   on the other steps one modulo and nothing else;
-* ``harness_epoch_end``: sends the new records to MLflow when the run is tracked (at
-  most every ``SEND_EVERY_SECONDS``: long epochs show live, short ones are batched);
+* ``harness_epoch_end``: hands the new records to ``run.log_metrics`` (the tracking
+  plugin, if any, records them; at most every ``SEND_EVERY_SECONDS``: long epochs show
+  live, short ones are batched);
 * ``harness_run_end``: for a run that failed (diverged) or was stopped, records the
   weights it ended with; draws ``diagnostics/gradient_norms.png`` and
   ``diagnostics/layer_profile.png`` into the run folder and lists them in
   ``run.artifacts`` (the tracking plugin uploads them).
 
 The records stay in ``run.state["diagnostics"].records`` for code that ran the
-experiment. ``harness diagnostics summary`` compares the runs of a sweep.
+experiment. ``harness diagnostics summary`` compares the runs of a sweep, and so does
+the ``harness_sweep_end`` hook when ``diagnostics.summary`` is set (the vanishing preset).
 """
 
 from __future__ import annotations
@@ -30,9 +32,7 @@ from harness_diagnostics.settings import from_config
 
 log = logging.getLogger("harness.diagnostics")
 STATE_KEY = "diagnostics"
-TRACKING_KEY = "mlflow"  # harness_mlflow's TrackedRun: .client (an MlflowClient) and .run_id
-MAX_METRICS_PER_CALL = 1000  # MLflow's log_batch limit
-# A log_batch call to the SQLite store costs ~10 ms plus ~0.1 ms per metric: sending at
+# A batch of metrics sent to the SQLite store costs ~10 ms plus ~0.1 ms per metric: sending at
 # every epoch end of the default run (1 s epochs) would cost 2-3 % by itself. Records go
 # out at the first epoch end SEND_EVERY_SECONDS after the last sending, and at run end.
 SEND_EVERY_SECONDS = 10.0
@@ -100,45 +100,43 @@ def make_probe(run, size: int) -> Probe | None:
     n = len(splits.train_y)
     index = np.sort(np.random.default_rng(run.config.seed).choice(n, min(size, n), replace=False))
     try:
-        engine, loss = engine_and_loss(run.config)
+        engine, loss = engine_and_loss(run)
     except Exception as exc:
         log.warning("diagnostics: cannot build the engine for the probe (%s); recording update ratios only", exc)
         return None
     return Probe(engine, loss, splits.train_x[index].copy(), splits.train_y[index].copy())
 
 
-def engine_and_loss(config):
-    """Fresh engine and loss objects, configured as the run's (they hold no training state)."""
+def engine_and_loss(run):
+    """The run's engine and a fresh loss object configured as the run's (losses cache a batch)."""
     from harness.model import build_loss
-    from harness.plugins import load_plugins
-    from harness.registry import Registry
 
-    registry = Registry(load_plugins())
-    name = config.engine["name"]
-    engine = registry.create("engine", name, {k: v for k, v in config.engine.items() if k != "name"}, section="engine")
-    loss_name, loss_options = config.model.loss_spec()
-    return engine, build_loss(registry, name, loss_name, loss_options)
+    name = run.config.engine["name"]
+    loss_name, loss_options = run.config.model.loss_spec()
+    return run.engine, build_loss(run.registry, name, loss_name, loss_options)
 
 
 def _flush(run) -> None:
-    """Send the new records to MLflow in one ``log_batch`` call (each metric carries its own
-    step), when the run is tracked."""
-    recorder, tracked = run.state.get(STATE_KEY), run.state.get(TRACKING_KEY)
-    if recorder is None or tracked is None:
+    """Hand the new records to whatever tracks the run, in one batch (each with its step)."""
+    recorder = run.state.get(STATE_KEY)
+    if recorder is None:
         return
     recorder.sent_at = time.monotonic()
     records = recorder.take_unsent()
-    if not records:
-        return
-    try:
-        from mlflow.entities import Metric
+    if records:
+        run.log_metrics([(int(r["step"]), {k: float(x) for k, x in r.items() if k != "step"}) for r in records])
 
-        now = int(time.time() * 1000)
-        metrics = [Metric(k, float(v), now, int(r["step"])) for r in records for k, v in r.items() if k != "step"]
-        for start in range(0, len(metrics), MAX_METRICS_PER_CALL):
-            tracked.client.log_batch(tracked.run_id, metrics=metrics[start:start + MAX_METRICS_PER_CALL])
-    except Exception as exc:  # the tracking plugin reports its own failures
-        log.warning("diagnostics: could not send metrics to the tracking run (%s)", exc)
+
+@hookimpl
+def harness_validate_config(config):
+    from_config(config)  # a bad diagnostics.* value is a one-line error before any data is loaded
+
+
+@hookimpl
+def harness_sweep_end(config, jobs):
+    from harness_diagnostics.sweep import summarize_sweep
+
+    summarize_sweep(config)
 
 
 @hookimpl

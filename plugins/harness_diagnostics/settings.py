@@ -28,6 +28,7 @@ class Settings:
     probe_size: int = 128            # training examples in the fixed probe batch
     plots: bool = True               # draw gradient_norms.png and layer_profile.png at the end
     profile_step: int | None = None  # step of the layer profile; None: the first and last recorded
+    summary: bool = False            # at the end of a sweep, draw diagnostics_summary.png (the vanishing preset)
 
 
 def from_config(config) -> Settings:
@@ -51,4 +52,5 @@ def parse(options: dict) -> Settings:
         probe_size=v.integer(f"{SECTION}.probe_size", merged["probe_size"], low=1),
         plots=v.boolean(f"{SECTION}.plots", merged["plots"]),
         profile_step=v.optional(v.integer, f"{SECTION}.profile_step", merged["profile_step"], low=0),
+        summary=v.boolean(f"{SECTION}.summary", merged["summary"]),
     )

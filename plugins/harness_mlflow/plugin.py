@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 import tempfile
 from pathlib import Path
 
 import harness
 from harness import hookimpl
+from harness.errors import TrackingError
 from harness_mlflow.process import identity_tags
 from harness_mlflow.store import client_for, experiment_id, resolve_store, retrying
-from harness_mlflow.sweep import PARENT_TAG, read_sweep_file
+from harness_mlflow.sweep import PARENT_TAG, harness_sweep_end, harness_sweep_start, read_sweep_file  # noqa: F401 (hooks)
 from harness_mlflow.tracked import TrackedRun
 
 log = logging.getLogger("harness.mlflow")
@@ -44,9 +46,28 @@ def child_name(run, swept: list[str]) -> str:
 
 
 @hookimpl
+def harness_validate_config(config):
+    if not _active(config):
+        return
+    from harness_mlflow.store import check_reachable
+
+    check_reachable(resolve_store(config.tracking, Path(config.paths.project_dir), config.name))
+
+
+@hookimpl
 def harness_run_start(run):
     if not _active(run.config):
         return
+    from mlflow.exceptions import MlflowException
+
+    try:
+        _start(run)
+    except MlflowException as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise TrackingError(f"tracking: the MLflow store at {_store(run).uri} refused the run: {first}") from None
+
+
+def _start(run) -> None:
     store = _store(run)
     client = client_for(store)
     if run.resumed and run.ids.get(RUN_ID_KEY):
@@ -54,6 +75,7 @@ def harness_run_start(run):
         exp_id = retrying(client.get_run, run_id).info.experiment_id
         retrying(client.update_run, run_id, status="RUNNING")
         tracked = TrackedRun(client, store, run_id, exp_id)
+        run.state[STATE_KEY] = tracked
         tracked.set_tags({"harness.resumed": "true", **identity_tags()})
         log.info("resuming MLflow run %s", run_id)
     else:
@@ -68,12 +90,24 @@ def harness_run_start(run):
             tags[PARENT_TAG] = sweep["parent_run_id"]
             tags["harness.sweep_job"] = str(run.sweep.get("job"))
             name = child_name(run, sweep["swept"])
-        created = retrying(client.create_run, exp_id, run_name=name, tags=tags)
+        created = retrying(client.create_run, exp_id, run_name=_short(name), tags=tags)
         tracked = TrackedRun(client, store, created.info.run_id, exp_id)
+        run.state[STATE_KEY] = tracked  # from here on, run end closes it whatever happens next
         tracked.log_params(run.params)
         tracked.log_text(run.config_yaml, "config.yaml")
-    run.state[STATE_KEY] = tracked
     run.ids[RUN_ID_KEY] = tracked.run_id
+
+
+def _short(name: str, limit: int = 250) -> str:
+    """Run names are for reading in the UI; a database server may refuse long ones."""
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
+@hookimpl
+def harness_log_metrics(run, records):
+    tracked = run.state.get(STATE_KEY)
+    if tracked is not None:
+        tracked.log_records(records)
 
 
 @hookimpl
@@ -87,7 +121,11 @@ def harness_epoch_end(run, epoch, metrics):
 def harness_checkpoint_saved(run, directory, epoch):
     tracked = run.state.get(STATE_KEY)
     if tracked is not None and run.config.tracking.get("log_checkpoints", True):
-        tracked.log_artifacts(Path(directory), "checkpoint")
+        from harness.training.checkpoint import files
+
+        arrays_file = files(directory)[1]
+        tracked.log_artifact(arrays_file, "checkpoint")  # the arrays first, the manifest naming them last
+        tracked.log_artifact(files(directory)[0], "checkpoint")
 
 
 @hookimpl(trylast=True)
@@ -127,8 +165,15 @@ def harness_locate_checkpoint(reference, config):
     tracking = OmegaConf.to_container(config.tracking, resolve=True)
     store = resolve_store(tracking, Path(str(config.paths.project_dir)), str(config.name))
     client = client_for(store)
+    from mlflow.exceptions import MlflowException
+
     target = Path(tempfile.mkdtemp(prefix=f"harness-resume-{reference[:8]}-"))
-    retrying(client.download_artifacts, reference, "checkpoint", str(target))
+    try:
+        retrying(client.download_artifacts, reference, "checkpoint", str(target))
+    except MlflowException as exc:
+        shutil.rmtree(target, ignore_errors=True)
+        first = (str(exc).splitlines() or [""])[0]
+        raise TrackingError(f"resume: cannot get the checkpoint of MLflow run {reference} from {store.uri}: {first}") from None
     log.info("downloaded the checkpoint of MLflow run %s", reference)
     return target / "checkpoint"
 

@@ -31,8 +31,13 @@ def stale_runs(client, experiment_ids: list[str], older_than_minutes: float | No
     return found
 
 
+ACTIVITY_METRICS = ("train_loss", "val_accuracy", "epoch_seconds")
+
+
 def _latest_metrics(client, run):
-    return [retrying(client.get_metric_history, run.info.run_id, key)[-1] for key in run.data.metrics][:50]
+    """The last point of the per-epoch metrics: when the run was last heard of."""
+    keys = [k for k in ACTIVITY_METRICS if k in run.data.metrics]
+    return [history[-1] for key in keys if (history := retrying(client.get_metric_history, run.info.run_id, key))]
 
 
 def repair(client, experiment_ids: list[str], older_than_minutes: float | None = None, dry_run: bool = False) -> list[dict]:

@@ -1,8 +1,8 @@
 """One parent MLflow run per multirun sweep, created before any job starts.
 
-This Hydra callback runs in the launching process. Before the jobs: it creates (and
-migrates) the store once — concurrent jobs racing MLflow's schema migrations on a fresh
-SQLite file lost runs — creates or reuses the sweep's parent run, and writes
+These sweep hooks run in the launching process. Before the jobs, they create (and
+migrate) the store once — concurrent jobs racing MLflow's schema migrations on a fresh
+SQLite file lost runs —, create or reuse the sweep's parent run, and write
 ``harness_mlflow_sweep.json`` into the sweep folder; every job, in any launcher's
 process, reads it and files its run as a child of that parent. After the jobs: the
 parent gets a comparison plot and table of its children and ends FINISHED only if every
@@ -19,15 +19,14 @@ import atexit
 import hashlib
 import json
 import logging
-import os
-import socket
 import sys
 from pathlib import Path
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from harness import hookimpl
+from harness_mlflow.process import identity_tags
 from harness_mlflow.store import client_for, experiment_id, resolve_store, retrying
 
 log = logging.getLogger("harness.mlflow")
@@ -76,23 +75,15 @@ def _project_dir(config: DictConfig) -> Path:
         return Path.cwd()
 
 
-class MlflowSweep(Callback):
-    """Parent run of a sweep; see the module docstring."""
+class SweepParent:
+    """The parent run of the sweep this launching process runs (one sweep per process)."""
 
     def __init__(self) -> None:
         self.client = None
         self.parent_id: str | None = None
         self.done = False
 
-    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        # Hydra turns a callback's exception into a warning and goes on; say it plainly instead.
-        try:
-            self._start(config)
-        except Exception as exc:
-            log.error("could not create the sweep's parent MLflow run (%s: %s); jobs are recorded without one",
-                      type(exc).__name__, str(exc).splitlines()[0])
-
-    def _start(self, config: DictConfig) -> None:
+    def start(self, config: DictConfig) -> None:
         tracking = OmegaConf.to_container(config.tracking, resolve=True)
         store = resolve_store(tracking, _project_dir(config), str(config.name))
         self.client = client_for(store)
@@ -102,14 +93,15 @@ class MlflowSweep(Callback):
         params = OmegaConf.to_container(params, resolve=False) if isinstance(params, DictConfig) else dict(params)
         key = sweep_key(str(config.name), overrides, params)
         swept = swept_keys(overrides, params)
-        self.parent_id = self._reuse(exp_id, key) or self._create(exp_id, key, overrides, config)
+        reuse = tracking.get("resume_sweeps", True)
+        self.parent_id = (reuse and self._reuse(exp_id, key)) or self._create(exp_id, key, overrides, config)
         sweep_dir = Path(str(config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         (sweep_dir / SWEEP_FILE).write_text(json.dumps({
             "parent_run_id": self.parent_id, "experiment_id": exp_id, "uri": store.uri,
             "swept": swept, "sweep_key": key,
         }))
-        atexit.register(self._abandon)
+        atexit.register(self.abandon)
         log.info("sweep parent run %s in experiment %r (%s)", self.parent_id, store.experiment, store.uri)
 
     def _reuse(self, exp_id: str, key: str) -> str | None:
@@ -120,7 +112,8 @@ class MlflowSweep(Callback):
         if found and found[0].info.status != "FINISHED":
             run_id = found[0].info.run_id
             retrying(self.client.update_run, run_id, status="RUNNING")
-            log.info("resuming sweep %s: jobs that already finished are skipped", run_id)
+            retrying(self.client.set_tag, run_id, "harness.pid", identity_tags()["harness.pid"])
+            log.info("resuming sweep %s: jobs that already finished are skipped (tracking.resume_sweeps=false starts afresh)", run_id)
             return run_id
         return None
 
@@ -129,25 +122,14 @@ class MlflowSweep(Callback):
         tags = {
             "harness.sweep": "parent", "harness.sweep_key": key,
             "harness.overrides": " ".join(overrides)[:5000], "harness.command": " ".join(sys.argv)[:5000],
-            "harness.host": socket.gethostname(), "harness.pid": str(os.getpid()),
+            **identity_tags(),
         }
         return retrying(self.client.create_run, exp_id, run_name=name[:250], tags=tags).info.run_id
 
-    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        if self.parent_id is None:
-            return
-        try:
-            self._end(config)
-        except Exception as exc:
-            log.error("could not close the sweep's parent MLflow run %s (%s: %s)", self.parent_id,
-                      type(exc).__name__, str(exc).splitlines()[0])
-
-    def _end(self, config: DictConfig) -> None:
-        from harness.cli.sweep import read_results
+    def end(self, config: DictConfig, jobs: list[dict]) -> None:
         from harness_mlflow.compare import children_of, comparison_artifacts
 
         children = children_of(self.client, self.parent_id)
-        jobs = read_results(Path(str(config.hydra.sweep.dir)))
         ok = bool(jobs) and all(j["status"] in ("FINISHED", "SKIPPED") for j in jobs)
         ok = ok and bool(children) and all_configs_finished(children)
         try:
@@ -161,9 +143,32 @@ class MlflowSweep(Callback):
         self.done = True
         log.info("sweep parent run %s %s: %d child runs", self.parent_id, status, len(children))
 
-    def _abandon(self) -> None:
+    def abandon(self) -> None:
+        """At exit, a parent not closed by :meth:`end` (the launcher died) ends KILLED."""
         if self.parent_id is not None and not self.done:
             try:
                 self.client.set_terminated(self.parent_id, "KILLED")
             except Exception:
                 pass
+
+
+_current: SweepParent | None = None
+
+
+def _tracked(config: DictConfig) -> bool:
+    return OmegaConf.select(config, "tracking.backend") == "mlflow"
+
+
+@hookimpl
+def harness_sweep_start(config):
+    global _current
+    if not _tracked(config):
+        return
+    _current = SweepParent()
+    _current.start(config)
+
+
+@hookimpl(trylast=True)  # other plugins attach their sweep summaries to the parent first
+def harness_sweep_end(config, jobs):
+    if _current is not None and _current.parent_id is not None:
+        _current.end(config, jobs)

@@ -8,6 +8,7 @@ from pathlib import Path
 from harness_mlflow.store import Store, retrying
 
 MAX_PARAMS_PER_CALL = 100
+MAX_METRICS_PER_CALL = 1000
 MAX_PARAM_LENGTH = 6000
 
 
@@ -21,6 +22,15 @@ class TrackedRun:
         now = int(time.time() * 1000)
         batch = [Metric(k, float(v), now, step) for k, v in metrics.items()]
         retrying(self.client.log_batch, self.run_id, metrics=batch)
+
+    def log_records(self, records: list[tuple[int, dict[str, float]]]) -> None:
+        """Many ``(step, {name: value})`` at once, in as few calls as the store allows."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        batch = [Metric(k, float(v), now, int(step)) for step, values in records for k, v in values.items()]
+        for start in range(0, len(batch), MAX_METRICS_PER_CALL):
+            retrying(self.client.log_batch, self.run_id, metrics=batch[start:start + MAX_METRICS_PER_CALL])
 
     def log_params(self, params: dict[str, str]) -> None:
         from mlflow.entities import Param

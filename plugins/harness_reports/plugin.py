@@ -10,15 +10,40 @@ from __future__ import annotations
 import logging
 
 from harness import hookimpl
+from harness import validation as v
+from harness.errors import ConfigError
 
 log = logging.getLogger("harness.reports")
 
 
+def _options(config) -> dict:
+    options = config.section("reports")
+    unknown = sorted(set(options) - {"plots", "misclassified"})
+    if unknown:
+        raise ConfigError(f"reports: unknown option {', '.join(map(repr, unknown))}; accepted: plots, misclassified")
+    return {
+        "plots": v.boolean("reports.plots", options.get("plots", True)),
+        "misclassified": v.integer("reports.misclassified", options.get("misclassified", 36), low=0, high=400),
+    }
+
+
+@hookimpl
+def harness_validate_config(config):
+    _options(config)
+
+
 @hookimpl(tryfirst=True)
 def harness_run_end(run, status, error):
-    options = run.config.section("reports")
-    if status != "FINISHED" or not options.get("plots", True) or not run.history:
+    options = _options(run.config)
+    if status != "FINISHED" or not options["plots"] or not run.history:
         return
+    try:
+        run.artifacts.extend(_draw(run, options))
+    except Exception as exc:  # a plot that cannot be drawn or written must not fail the run
+        log.error("could not write the run's plots: %s: %s", type(exc).__name__, exc)
+
+
+def _draw(run, options: dict) -> list:
     from harness_reports import plots
 
     folder = run.output_dir / "plots"
@@ -28,12 +53,11 @@ def harness_run_end(run, status, error):
     if predictions is not None and splits is not None:
         classes = int(max(splits.test_y.max(), predictions.max()) + 1)
         made.append(plots.confusion_matrix(splits.test_y, predictions, classes, folder / "confusion_matrix.png", title=run.name))
-        if splits.test_x.shape[1] == 28 * 28:
+        if splits.test_x.shape[1] == 28 * 28 and options["misclassified"]:
             grid = plots.misclassified_grid(
-                splits.test_x, splits.test_y, predictions, folder / "misclassified.png",
-                count=int(options.get("misclassified", 36)),
+                splits.test_x, splits.test_y, predictions, folder / "misclassified.png", count=options["misclassified"],
             )
             if grid is not None:
                 made.append(grid)
-    run.artifacts.extend(made)
     log.info("plots written to %s", folder)
+    return made
