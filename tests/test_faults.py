@@ -186,7 +186,7 @@ def test_signal_writes_a_checkpoint_ends_killed_and_can_resume(tmp_path, sig, co
     process.send_signal(sig)
     output, _ = process.communicate(timeout=120)
     assert process.returncode == code, output[-2000:]
-    assert "writing a checkpoint" in output
+    assert f"{signal.Signals(sig).name} received" in output and "writing a checkpoint" in output
     assert (tmp_path / "run" / "checkpoint" / "checkpoint.json").is_file()
     client, run = only_run(tmp_path)
     assert run.info.status == "KILLED"

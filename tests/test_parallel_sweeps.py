@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -50,7 +51,11 @@ def get_json(url: str, payload: dict | None = None) -> dict:
 
 @contextmanager
 def serving(args: list[str], port: int, cwd: Path, ready_path: str = "/health", env: dict | None = None):
-    process = subprocess.Popen(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env or ENV)
+    # Output to a file, not a pipe nobody reads: a server logs every request, and a full
+    # pipe would block it mid-request. Its own process group: workers stop with it.
+    log_file = open(cwd / f"server-{port}.log", "w")
+    process = subprocess.Popen(args, cwd=cwd, stdout=log_file, stderr=subprocess.STDOUT, text=True,
+                               env=env or ENV, start_new_session=True)
     try:
         deadline = time.time() + 120
         while True:
@@ -59,12 +64,25 @@ def serving(args: list[str], port: int, cwd: Path, ready_path: str = "/health", 
                 break
             except OSError:
                 if process.poll() is not None or time.time() > deadline:
-                    raise AssertionError(f"server did not start: {process.stdout.read()[-2000:]}")
+                    _stop(process, signal.SIGKILL)
+                    raise AssertionError(f"server did not start: {(cwd / f'server-{port}.log').read_text()[-2000:]}")
                 time.sleep(0.5)
         yield f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        _stop(process, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            _stop(process, signal.SIGKILL)
+            process.wait(timeout=30)
+        log_file.close()
+
+
+def _stop(process: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        pass
 
 
 def check_sweep(client: MlflowClient, jobs: int, epochs: int = 2) -> None:
@@ -91,8 +109,13 @@ def test_sixteen_parallel_jobs_into_a_fresh_sqlite_store_lose_nothing(tmp_path, 
 
 def test_sixteen_parallel_jobs_into_a_tracking_server_lose_nothing(tmp_path):
     port = free_port()
+    backend = f"sqlite:///{tmp_path / 'server.db'}"
+    # Create and migrate the server's database before its worker processes start: on a
+    # fresh SQLite file they race MLflow's schema migrations and can hang, the very race
+    # the harness avoids for its own store.
+    MlflowClient(tracking_uri=backend).search_experiments()
     server = [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-              "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+              "--backend-store-uri", backend,
               "--artifacts-destination", str(tmp_path / "server-artifacts"), "--workers", "2"]
     with serving(server, port, tmp_path) as url:
         sweep(tmp_path, "tracking=server", f"tracking.uri={url}", "hydra/launcher=joblib",

@@ -64,6 +64,7 @@ class InterruptGuard:
             raise KeyboardInterrupt("second interrupt: stopping at once")
         if not self.deferring:
             self.requested = signum
+            log.warning("%s received: stopping now, writing a checkpoint", signal.Signals(signum).name)
             raise StopRequested(signum)
         if self.requested is None:
             self.requested = signum
