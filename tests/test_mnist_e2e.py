@@ -6,6 +6,7 @@ index); CI runs them.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -34,6 +35,25 @@ def test_default_experiment_reaches_98_percent_and_is_recorded(compose_config, p
     assert recorded.data.metrics["test_accuracy"] == pytest.approx(run.summary["test_accuracy"])
     assert len(client.get_metric_history(recorded.info.run_id, "val_accuracy")) == run.summary["epochs"]
 
+    # The logged pyfunc model, loaded in a fresh process, scores the official test set too.
+    script = f"""
+import json, numpy as np, mlflow
+from harness.data.mnist import load_mnist
+mlflow.set_tracking_uri("sqlite:///{tmp_path / 'mlflow.db'}")
+model = mlflow.pyfunc.load_model("runs:/{recorded.info.run_id}/model")
+arrays = load_mnist()
+pixels = arrays.test_images.reshape(10000, 784)
+from_floats = np.asarray(model.predict(pixels.astype(np.float32) / np.float32(255)))
+from_uint8 = np.asarray(model.predict(pixels))
+print(json.dumps({{"accuracy": float((from_floats == arrays.test_labels).mean()),
+                   "same": bool((from_floats == from_uint8).all())}}))
+"""
+    loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    result = json.loads(loaded.stdout.strip().splitlines()[-1])
+    print(f"pyfunc model in a fresh process: {100 * result['accuracy']:.2f}% on the 10k test set")
+    assert result["accuracy"] >= 0.98 and result["same"]
+
 
 def _sweep(tmp_path, *overrides):
     quick = ["data.train_size=600", "data.test_size=1000", "training.epochs=1", "name=sweep"]
@@ -61,3 +81,56 @@ def test_batching_mode_sweep_lands_in_one_store(tmp_path):
 def test_learning_rate_sweep_lands_in_one_store(tmp_path):
     runs = _sweep(tmp_path, "optimizer.lr=0.01,0.1")
     assert sorted(r.data.params["optimizer.lr"] for r in runs) == ["0.01", "0.1"]
+
+
+def _preset(tmp_path, name: str, *overrides: str):
+    """Run a preset sweep as a user would, shortened; return (parent, children, client)."""
+    result = subprocess.run(
+        [HARNESS_TRAIN, "-m", f"+experiment={name}", *overrides, "data.test_size=2000", "progress=never",
+         f"hydra.sweep.dir={tmp_path / 'multirun'}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=1800,
+    )
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    everything = client.search_runs([client.get_experiment_by_name(name).experiment_id])
+    (parent,) = [r for r in everything if r.data.tags.get("harness.sweep") == "parent"]
+    children = [r for r in everything if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    return result, parent, children, client
+
+
+def _artifacts(client, run_id, folder=None) -> set[str]:
+    return {a.path for a in client.list_artifacts(run_id, folder)}
+
+
+def _check_child(client, child) -> None:
+    if child.info.status == "FINISHED":
+        assert {"plots/learning_curves.png", "plots/confusion_matrix.png"} <= _artifacts(client, child.info.run_id, "plots")
+        assert "model/MLmodel" in _artifacts(client, child.info.run_id, "model")
+    else:  # a learning rate that diverges is part of the lesson: it must say why
+        assert child.info.status == "FAILED" and child.data.tags["harness.error"].startswith("DivergenceError")
+
+
+def test_gd_comparison_preset(tmp_path):
+    result, parent, children, client = _preset(tmp_path, "gd_comparison", "data.train_size=1000")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert len(children) == 6 and parent.info.status == "FINISHED"
+    names = sorted(c.info.run_name for c in children)
+    assert names == sorted(f"gd={gd} +budget={b}" for gd in ("batch", "sgd", "minibatch") for b in ("epochs", "time"))
+    for child in children:
+        _check_child(client, child)
+    timed = [c for c in children if c.data.params["training.max_seconds"] != "None"]
+    assert all(9.0 <= c.data.metrics["train_seconds"] <= 15.0 for c in timed)
+    assert {"comparison.png", "comparison.csv", "comparison.md"} <= _artifacts(client, parent.info.run_id)
+
+
+def test_lr_sweep_preset(tmp_path):
+    result, parent, children, client = _preset(tmp_path, "lr_sweep", "data.train_size=2000", "training.epochs=2")
+    assert len(children) == 6
+    assert sorted(float(c.data.params["optimizer.lr"]) for c in children) == [0.0001, 0.001, 0.01, 0.1, 1.0, 10.0]
+    for child in children:
+        _check_child(client, child)
+    by_lr = {float(c.data.params["optimizer.lr"]): c for c in children}
+    assert by_lr[0.1].data.metrics["test_accuracy"] > by_lr[0.0001].data.metrics["test_accuracy"] + 0.3
+    all_finished = all(c.info.status == "FINISHED" for c in children)
+    assert parent.info.status == ("FINISHED" if all_finished else "FAILED")
+    assert result.returncode == (0 if all_finished else 1)
+    assert {"comparison.png", "comparison.csv", "comparison.md"} <= _artifacts(client, parent.info.run_id)

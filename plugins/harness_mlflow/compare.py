@@ -9,7 +9,7 @@ from pathlib import Path
 
 from harness_mlflow.store import retrying
 
-CURVES = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
+CURVES = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "epoch_seconds")
 
 
 def children_of(client, parent_id: str) -> list:

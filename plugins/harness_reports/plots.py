@@ -79,16 +79,29 @@ def misclassified_grid(images: np.ndarray, labels: np.ndarray, predictions: np.n
 
 def compare_curves(runs: list[tuple[str, list[dict[str, float]]]], path: Path, metric: str = "val_accuracy",
                    title: str = "") -> Path:
-    """One curve per run: ``metric`` per epoch, for a sweep's children side by side."""
-    fig = Figure(figsize=(9, 5))
-    ax = fig.subplots()
+    """One curve per run: ``metric`` per epoch (left) and against training time (right).
+
+    The second panel is what compares runs trained for the same wall time rather than
+    the same number of epochs (full-batch vs stochastic gradient descent).
+    """
+    fig = Figure(figsize=(13, 5))
+    by_epoch, by_time = fig.subplots(1, 2)
+    scale = 100 if "accuracy" in metric else 1
+    label = metric + (" (%)" if "accuracy" in metric else "")
     for name, history in runs:
-        values = [h[metric] for h in history if metric in h]
-        if values:
-            scale = 100 if "accuracy" in metric else 1
-            ax.plot(range(1, len(values) + 1), [scale * x for x in values], marker="o", ms=3, label=name)
-    ax.set(xlabel="epoch", ylabel=metric + (" (%)" if "accuracy" in metric else ""), title=title or metric)
-    ax.grid(alpha=0.3)
+        points = [h for h in history if metric in h]
+        if not points:
+            continue
+        values = [scale * h[metric] for h in points]
+        line, = by_epoch.plot(range(1, len(values) + 1), values, marker="o", ms=3, label=name)
+        if all("epoch_seconds" in h for h in points):
+            by_time.plot(np.cumsum([h["epoch_seconds"] for h in points]), values, marker="o", ms=3,
+                         color=line.get_color(), label=name)
+    by_epoch.set(xlabel="epoch", ylabel=label, title="per epoch")
+    by_time.set(xlabel="training time (s)", ylabel=label, title="against training time")
+    for ax in (by_epoch, by_time):
+        ax.grid(alpha=0.3)
     if runs:
-        ax.legend(fontsize=8, loc="best")
+        by_time.legend(fontsize=8, loc="best")
+    fig.suptitle(title or metric)
     return _save(fig, path)
