@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 from harness.conformance import COMPONENT_KINDS, CheckResult, Subject
 from harness_gradcheck.numerics import relative_error
 
 
-class ComponentChecker:
+class ComponentChecker(ABC):
     """A checker of one layer, activation or loss in one engine.
 
     Subclasses implement ``check_layer(component, layer, engine)`` and
@@ -26,11 +28,13 @@ class ComponentChecker:
             return self.check_loss(subject.label, component, engine)
         return self.check_layer(subject.label, component, engine)
 
+    @abstractmethod
     def check_layer(self, component: str, layer, engine) -> list[CheckResult]:
-        raise NotImplementedError
+        """Results for one built layer or activation of ``engine``."""
 
+    @abstractmethod
     def check_loss(self, component: str, loss, engine) -> list[CheckResult]:
-        raise NotImplementedError
+        """Results for one built loss of ``engine``."""
 
     def _result(self, component: str, parameter: str, analytic, numeric, detail: str = "") -> CheckResult:
         return CheckResult(component, self.name, parameter, relative_error(analytic, numeric), self.tolerance, detail)
