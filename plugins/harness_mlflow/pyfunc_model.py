@@ -5,8 +5,9 @@ model executes only this code and the installed harness plugins: the network is 
 from ``model_spec.json`` through the registry and its arrays are read from
 ``weights.npz`` with ``allow_pickle=False``.
 
-Input: an ``(n, 784)`` array or DataFrame of pixels, floats in [0, 1] (integer input,
-uint8 0–255, is scaled by 1/255). Output: the predicted class of each row.
+Input: an ``(n, 784)`` float32 array or DataFrame of pixels in [0, 1], as the logged
+signature says (MLflow refuses other dtypes before ``predict`` runs, so scale uint8
+images with ``/ 255`` first). Output: the predicted class of each row.
 """
 
 import mlflow
@@ -30,8 +31,6 @@ class HarnessClassifier(PythonModel):
         x = model_input.to_numpy() if hasattr(model_input, "to_numpy") else np.asarray(model_input)
         if x.ndim != 2 or x.shape[1] != self.spec["input_dim"]:
             raise ValueError(f"expected input of shape (n, {self.spec['input_dim']}), got {x.shape}")
-        if np.issubdtype(x.dtype, np.integer):
-            x = x / 255.0
         return predict_classes(self.model, x, self.dtype)
 
 
