@@ -18,7 +18,10 @@ fi
 "$BIN/python" -m pip install --quiet "./$PLUGIN"
 
 echo "== harness plugins"
-"$BIN/harness" plugins | tee /dev/stderr | grep '^example 0.1.0' > /dev/null
+# (not `tee /dev/stderr`: when output goes to a log file, reopening it truncates the log)
+listing=$("$BIN/harness" plugins)
+echo "$listing"
+grep -q '^example 0.1.0' <<<"$listing" || { echo "acceptance: 'harness plugins' does not list the example plugin" >&2; exit 1; }
 
 echo "== harness check --plugin example"
 "$BIN/harness" check --plugin example
