@@ -6,24 +6,16 @@ the gradient reaching the block's input is at least the one leaving it, so depth
 longer multiplies it away.
 
 Configured as ``{type: residual, layers: [{type: dense, units: 64}, {type: relu}]}``:
-the core builds the nested list and hands the layer objects over as ``layers``. The
-contract another engine mirrors:
-
-* the inner layers are built in order with the block's generator (same draws, same
-  initial weights as the same layers outside a block), and must give back the block's
-  input size (the shortcut is the identity, never a projection);
-* ``params`` / ``grads`` expose the inner layers' arrays under ``"<i>.<kind>.<name>"``
-  (``"0.dense.W"``), the very same array objects, so an optimizer stepping the block
-  steps the inner layers; ``layers`` lists the inner layers (checkpoints walk it for
-  buffers such as batch-norm running statistics and for dropout generators).
+the core builds the nested list and hands the layer objects over as ``layers``;
+:class:`harness.blocks.LayerBlock` builds them and exposes their arrays (the contract
+another engine's block mirrors). This module adds the forward and backward passes.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from harness import validation as v
-from harness.errors import ConfigError
+from harness.blocks import LayerBlock
 from harness_backprop.activations import Tanh
 from harness_backprop.layers import Dense
 
@@ -38,36 +30,17 @@ class _FreshCheckBlock:
         return {"layers": [Dense(units=CHECK_WIDTH, init="xavier"), Tanh()]}
 
 
-class Residual:
+class Residual(LayerBlock):
     """``x + f(x)`` with ``f`` the inner layers applied in order."""
 
     kind = "residual"
     check_options = _FreshCheckBlock()
 
     def __init__(self, layers: list):
-        if not isinstance(layers, list) or not layers or not all(_is_layer(layer) for layer in layers):
-            v.fail("layers", "a non-empty list of layer specs ({type: ..., ...})", layers)
-        self.layers = layers
-        self.names = [f"{i}.{_kind(layer)}" for i, layer in enumerate(layers)]
-        self.params: dict[str, np.ndarray] = {}
-        self.grads: dict[str, np.ndarray] = {}
-
-    def build(self, input_dim: int, rng: np.random.Generator, dtype) -> int:
-        dim = input_dim
-        for layer in self.layers:
-            dim = layer.build(dim, rng, dtype)
-        if dim != input_dim:
-            raise ConfigError(
-                f"residual block: its layers must give back the block's input size {input_dim} "
-                f"for the identity shortcut x + f(x), they give {dim} (set the last inner dense layer's units to {input_dim})"
-            )
-        self._keys = [(f"{name}.{key}", layer, key) for name, layer in zip(self.names, self.layers) for key in layer.params]
-        self.params = {prefixed: layer.params[key] for prefixed, layer, key in self._keys}
-        self.grads = {prefixed: layer.grads[key] for prefixed, layer, key in self._keys}
-        return input_dim
+        super().__init__(layers, is_layer=_is_layer)
 
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
-        self._sync_params()
+        self.sync_params()
         h = x
         for layer in self.layers:
             h = layer.forward(h, train)
@@ -79,23 +52,6 @@ class Residual:
             grad = layer.backward(grad)
         return dout + grad
 
-    def reseed(self, seed: int) -> None:
-        """Replay the inner layers' randomness (dropout) for gradient checks."""
-        for i, layer in enumerate(self.layers):
-            if hasattr(layer, "reseed"):
-                layer.reseed(seed + i)
-
-    def _sync_params(self) -> None:
-        """The block's ``params`` are authoritative: an array swapped in there (a checker
-        substituting complex weights) is what the inner layers compute with. A few dict
-        assignments; normally they re-store the same objects."""
-        for prefixed, layer, key in self._keys:
-            layer.params[key] = self.params[prefixed]
-
 
 def _is_layer(obj) -> bool:
     return all(callable(getattr(obj, method, None)) for method in ("build", "forward", "backward"))
-
-
-def _kind(layer) -> str:
-    return getattr(layer, "kind", type(layer).__name__.lower())
