@@ -11,6 +11,8 @@ when the registry builds it.
 
 from __future__ import annotations
 
+import difflib
+import logging
 from dataclasses import dataclass, field, fields
 from typing import Any, Optional
 
@@ -19,6 +21,8 @@ from omegaconf.errors import OmegaConfBaseException
 
 from harness import validation as v
 from harness.errors import ConfigError
+
+log = logging.getLogger("harness.config")
 
 GD_MODES = ("batch", "sgd", "minibatch")
 DTYPES = ("float32", "float64")
@@ -37,8 +41,10 @@ class GDConfig:
         v.one_of("gd.mode", self.mode, GD_MODES)
         if self.mode == "minibatch":
             v.integer("gd.batch_size", self.batch_size, low=1)
-        else:
-            v.optional(v.integer, "gd.batch_size", self.batch_size, low=1)
+        elif self.mode == "sgd" and self.batch_size not in (None, 1):
+            v.fail("gd.batch_size", "1 or null with gd.mode=sgd (one example per step; for batches use gd=minibatch)", self.batch_size)
+        elif self.mode == "batch" and self.batch_size is not None:
+            v.fail("gd.batch_size", "null with gd.mode=batch (every example in every step; for batches use gd=minibatch)", self.batch_size)
 
     def batch_size_for(self, n_train: int) -> int:
         if self.mode == "batch":
@@ -113,8 +119,15 @@ class HarnessConfig:
     plugins: dict[str, Any] = field(default_factory=dict)
 
     def section(self, name: str) -> dict:
-        """A plugin's own top-level config section, or ``{}`` when the config has none."""
+        """A plugin's own top-level config section, or ``{}`` when the config has none.
+
+        Reading a section claims it: see :func:`check_sections`.
+        """
+        self.__dict__.setdefault("_sections_read", set()).add(name)
         return dict(self.plugins.get(name) or {})
+
+    def unread_sections(self) -> list[str]:
+        return sorted(set(self.plugins) - self.__dict__.get("_sections_read", set()))
 
     def check(self) -> None:
         for section in (self.model, self.gd, self.training):
@@ -144,6 +157,22 @@ def validate(cfg: DictConfig) -> HarnessConfig:
         raise ConfigError(_omegaconf_message(exc)) from None
     settings.check()
     return settings
+
+
+def check_sections(settings: HarnessConfig) -> None:
+    """After every plugin validated its section: a section nobody read is a typo or a
+    plugin that is not loaded.
+
+    ``+trainig.epochs=5`` must not train the default 20 epochs in silence: a name close
+    to a known key is refused with a suggestion; any other unread section is reported
+    as ignored (its plugin may be switched off with ``HARNESS_LOAD_PLUGINS``).
+    """
+    known = sorted({f.name for f in fields(HarnessConfig)} - {"plugins"} | set(settings.plugins) - set(settings.unread_sections()))
+    for name in settings.unread_sections():
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+        if close:
+            raise ConfigError(f"unknown config section {name!r}: did you mean {close[0]!r}? (no loaded plugin reads {name!r})")
+        log.warning("config section %r is read by no loaded plugin, so it is ignored", name)
 
 
 def _strip_hydra(plain: dict) -> dict:

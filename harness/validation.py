@@ -16,6 +16,17 @@ def fail(field: str, requirement: str, value) -> None:
     raise ConfigError(f"{field} must be {requirement}, got {value!r}")
 
 
+def _finite_real(value) -> bool:
+    """A real number that is finite as a float (bools refused; an integer too large for a
+    float, 10**400, is refused rather than raising OverflowError)."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def number(field: str, value, *, low=None, high=None, low_open=False, high_open=False) -> float:
     """A finite real number within optional bounds; returns it as float."""
     lo_sym, hi_sym = ("(" if low_open else "["), (")" if high_open else "]")
@@ -24,7 +35,7 @@ def number(field: str, value, *, low=None, high=None, low_open=False, high_open=
         lo = "-inf" if low is None else low
         hi = "inf" if high is None else high
         requirement = f"a number in {lo_sym}{lo}, {hi}{hi_sym}"
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+    if not _finite_real(value):
         fail(field, requirement, value)
     too_low = low is not None and (value <= low if low_open else value < low)
     too_high = high is not None and (value >= high if high_open else value > high)
@@ -34,7 +45,7 @@ def number(field: str, value, *, low=None, high=None, low_open=False, high_open=
 
 
 def positive(field: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or value <= 0:
+    if not _finite_real(value) or value <= 0:
         fail(field, "> 0", value)
     return float(value)
 

@@ -32,11 +32,16 @@ def test_default_config_validates(compose_config):
         ("seed=-1", "seed must be an integer in [0, 4294967295], got -1"),
         ("training.epochs=abc", "training.epochs: Value 'abc' of type 'str' could not be converted to Integer"),
         ("gd.mode=online", "gd.mode must be one of batch, sgd, minibatch, got 'online'"),
+        ("gd=sgd gd.batch_size=64",
+         "gd.batch_size must be 1 or null with gd.mode=sgd (one example per step; for batches use gd=minibatch), got 64"),
+        ("gd=batch gd.batch_size=64",
+         "gd.batch_size must be null with gd.mode=batch (every example in every step; for batches use gd=minibatch), got 64"),
+        ("seed=1" + "0" * 400, "seed must be an integer in [0, 4294967295], got 1" + "0" * 400),
     ],
 )
 def test_schema_errors_are_one_line_and_name_the_field(compose_config, override, message):
     with pytest.raises(ConfigError) as excinfo:
-        validate(compose_config([override]))
+        validate(compose_config(override.split(" ")))
     assert str(excinfo.value) == message
 
 
@@ -51,6 +56,10 @@ def test_schema_errors_are_one_line_and_name_the_field(compose_config, override,
         ("model.layers.0.units=0", "model.layers[0].units must be an integer >= 1, got 0"),
         ("model.layers.0.init=orthogonal", "model.layers[0].init must be one of he, xavier, normal, got 'orthogonal'"),
         ("+model.layers.1.alpha=0.1", "model.layers[1]: activation 'relu' does not accept 'alpha'; accepted: (no options)"),
+        ("optimizer.lr=1" + "0" * 400, "optimizer.lr must be > 0, got 1" + "0" * 400),
+        ("+trainig.epochs=5", "unknown config section 'trainig': did you mean 'training'? (no loaded plugin reads 'trainig')"),
+        ("+diagnostic.every_steps=5",
+         "unknown config section 'diagnostic': did you mean 'diagnostics'? (no loaded plugin reads 'diagnostic')"),
     ],
 )
 def test_plugin_options_are_checked_before_any_data_is_loaded(compose_config, plugins, override, message):
@@ -61,6 +70,11 @@ def test_plugin_options_are_checked_before_any_data_is_loaded(compose_config, pl
     with pytest.raises(ConfigError) as excinfo:
         build_parts(cfg, Registry(plugins))
     assert str(excinfo.value) == message
+
+
+def test_a_section_no_plugin_reads_is_reported_as_ignored(compose_config, plugins, caplog):
+    build_parts(compose_config(["+notes.author=ada"]), Registry(plugins))
+    assert "config section 'notes' is read by no loaded plugin, so it is ignored" in caplog.text
 
 
 def test_unknown_names_list_what_exists(compose_config, plugins):

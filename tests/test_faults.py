@@ -83,6 +83,61 @@ def test_resumed_run_is_bit_identical_to_an_uninterrupted_one(compose_config, pl
     assert resumed.summary["test_accuracy"] == straight.summary["test_accuracy"]
 
 
+class InterruptInValidation:
+    """Sends SIGINT while epoch ``epoch`` is being validated (after its steps, before its
+    history, best weights and checkpoint are recorded): the longest stretch outside steps."""
+
+    def __init__(self, epoch: int):
+        self.epoch, self.calls = epoch, 0
+
+    @hookimpl
+    def harness_run_start(self, run):
+        evaluate = run.model.evaluate
+
+        def interrupted(x, y):
+            self.calls += 1
+            if self.calls == self.epoch:
+                os.kill(os.getpid(), signal.SIGINT)
+            return evaluate(x, y)
+
+        run.model.evaluate = interrupted
+
+
+def test_a_signal_during_validation_stops_after_the_epoch_is_recorded(compose_config, plugins, tmp_path):
+    straight = run_experiment(compose_config(RUN), pm=plugins)
+    pm = load_plugins(use_env=False)
+    pm.register(InterruptInValidation(epoch=2), name="interrupt")
+    with pytest.raises(StopRequested):
+        run_experiment(compose_config(RUN), pm=pm)
+    resumed = run_experiment(compose_config([*RUN, f"resume={tmp_path / 'out' / 'checkpoint'}"]), pm=load_plugins(use_env=False))
+    # Epoch 2 counted once: four history rows, training time the sum of the epochs' times.
+    assert len(resumed.history) == resumed.summary["epochs"] == 4
+    assert resumed.summary["train_seconds"] == pytest.approx(sum(row["epoch_seconds"] for row in resumed.history))
+    assert [row["val_loss"] for row in resumed.history] == [row["val_loss"] for row in straight.history]
+    assert resumed.summary["test_accuracy"] == straight.summary["test_accuracy"]
+
+
+class SignalAtRunEnd:
+    """Sends SIGTERM while the run's records are being closed, as a preempting scheduler might."""
+
+    @hookimpl
+    def harness_run_end(self, run, status, error):
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def test_a_signal_while_a_finished_run_is_recorded_stops_the_process_after_it(compose_config, tmp_path):
+    pm = load_plugins(use_env=False)
+    pm.register(SignalAtRunEnd(), name="preempt")
+    tracked = ["tracking=mlflow", "tracking.log_model=false", "name=preempted"]
+    with pytest.raises(StopRequested) as stopped:
+        run_experiment(compose_config([*RUN, *tracked]), pm=pm)
+    assert stopped.value.signum == signal.SIGTERM and stopped.value.exit_code == 143
+    assert stopped.value.finished_run.summary["epochs"] == 4  # the run was complete ...
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("preempted").experiment_id])
+    assert run.info.status == "FINISHED"  # ... and is recorded as such, not lost or KILLED
+
+
 def test_resume_by_mlflow_run_id_continues_the_same_run(compose_config, tmp_path):
     tracked = ["tracking=mlflow", "tracking.log_model=false", "name=faults"]
     pm = load_plugins(use_env=False)

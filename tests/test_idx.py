@@ -94,6 +94,15 @@ def test_truncated_payload(tmp_path, images):
     assert_one_line_error(excinfo, path, "truncated", f"payload has {images.size - 10} bytes", "5x28x28")
 
 
+def test_dims_whose_product_wraps_around_in_int64_are_still_truncated(tmp_path):
+    # 2**22 * 2**21 * 2**21 == 2**64: an int64 product wraps to 0 and would accept an empty payload.
+    path = tmp_path / "evil-images-idx3-ubyte"
+    path.write_bytes(idx_bytes(2051, (2**22, 2**21, 2**21), b""))
+    with pytest.raises(DataError) as excinfo:
+        read_idx(path)
+    assert_one_line_error(excinfo, path, "truncated", "payload has 0 bytes", f"need {2**64}")
+
+
 def test_trailing_bytes(tmp_path, labels):
     path = tmp_path / "t10k-labels-idx1-ubyte"
     path.write_bytes(idx_bytes(2049, labels.shape, labels.tobytes() + b"xyz"))

@@ -71,6 +71,15 @@ def test_clip_by_global_norm_scales_all_gradients_together():
     assert small[0] == 0.1
 
 
+def test_clip_by_global_norm_shortens_float32_gradients_whose_squares_overflow():
+    # ||g||² = 4e40 is beyond float32's range; summed in float32 the norm is inf and the
+    # "clipped" gradient would be all zeros: a skipped step instead of a shortened one.
+    g = np.full(4, 1e20, dtype=np.float32)
+    before = clip_by_global_norm([g], 1.0)
+    assert before == pytest.approx(2e20, rel=1e-6)
+    assert g.dtype == np.float32 and np.allclose(g, 0.5)
+
+
 def test_optimizer_clip_norm_bounds_the_step():
     opt = SGD(lr=1.0, clip_norm=0.5)
     w = np.zeros(2)

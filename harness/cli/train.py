@@ -64,12 +64,18 @@ def app(cfg: DictConfig):
         _check_resume_alone(cfg, hc.overrides.task)
         run = run_experiment(cfg, run_name=run_name_from_overrides(hc.overrides.task), sweep=sweep)
     except StopRequested as exc:
-        saved = (output_dir / "checkpoint" / "checkpoint.json").is_file()
-        where = f"a checkpoint is in {output_dir / 'checkpoint'}" if saved else "no checkpoint could be written"
-        print(f"harness-train: {exc}; {where}", file=sys.stderr)
+        if exc.finished_run is not None:
+            print(f"harness-train: {exc}; the run finished and is recorded, stopping here", file=sys.stderr)
+        else:
+            saved = (output_dir / "checkpoint" / "checkpoint.json").is_file()
+            where = f"a checkpoint is in {output_dir / 'checkpoint'}" if saved else "no checkpoint could be written"
+            print(f"harness-train: {exc}; {where}", file=sys.stderr)
         if not multirun:
             sys.exit(exc.exit_code)
-        sweep_report.write_result(output_dir, status="KILLED", error=str(exc))
+        if exc.finished_run is not None:
+            sweep_report.write_result(output_dir, status="FINISHED", test_accuracy=exc.finished_run.summary.get("test_accuracy"))
+        else:
+            sweep_report.write_result(output_dir, status="KILLED", error=str(exc))
         if sweep_report.in_launcher_process():
             raise  # Ctrl-C on a sweep run in this process stops the whole sweep
         return None  # one worker was stopped (preempted): the others go on

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import math
 import os
 import struct
 import zlib
@@ -73,7 +74,7 @@ def parse_idx(data: bytes, origin: str, kind: str | None = None) -> np.ndarray:
             f"{origin}: truncated IDX header: {len(data)} bytes, {found} need {header} (magic + {ndim} dims)"
         )
     dims = struct.unpack(f">{ndim}I", data[4:header])
-    expected = int(np.prod(dims, dtype=np.int64))
+    expected = math.prod(dims)  # Python ints: a crafted header cannot wrap around to a small size
     actual = len(data) - header
     shape = "x".join(str(d) for d in dims)
     if actual < expected:

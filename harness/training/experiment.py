@@ -61,6 +61,7 @@ def build_parts(cfg: DictConfig, registry: Registry) -> Parts:
     schedule = registry.create("schedule", s.schedule["name"], _options(s.schedule), section="schedule")
     dataset = registry.create("dataset", s.data["name"], _options(s.data), section="data")
     registry.pm.hook.harness_validate_config(config=s)
+    config_mod.check_sections(s)
     return Parts(s, engine, layers, loss, optimizer, schedule, dataset)
 
 

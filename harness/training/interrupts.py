@@ -3,8 +3,10 @@
 During the optimizer steps the first SIGINT or SIGTERM only sets a flag; the loop
 notices it after the current step, writes a checkpoint, ends the run KILLED and exits
 non-zero. Outside the steps (loading, evaluating, waiting on a tracking server) there is
-no step to finish, so it stops the run at once the same way. A second SIGINT raises
-``KeyboardInterrupt`` immediately, for when even that is too slow. Handlers are
+no step to finish, so it stops the run at once the same way. While the run's records
+are closed (the run-end hooks) nothing interrupts: the signal is noted and the process
+stops once they are written. A second SIGINT raises ``KeyboardInterrupt`` immediately,
+for when even that is too slow. Handlers are
 installed only in the main thread (Python delivers signals there) and restored after.
 """
 
@@ -22,9 +24,13 @@ HANDLED = (signal.SIGINT, signal.SIGTERM)
 class StopRequested(KeyboardInterrupt):
     """The run was asked to stop by a signal; it ends KILLED after a final checkpoint."""
 
-    def __init__(self, signum: int):
+    def __init__(self, signum: int, finished_run=None):
         self.signum = signum
-        super().__init__(f"stopped by {signal.Signals(signum).name}")
+        # Set when the signal came while a run that had finished was being recorded: that
+        # run ended FINISHED, and the process stops after it instead of going on.
+        self.finished_run = finished_run
+        name = signal.Signals(signum).name
+        super().__init__(f"{name} received while the run was being recorded" if finished_run else f"stopped by {name}")
 
     @property
     def exit_code(self) -> int:

@@ -86,6 +86,8 @@ class Trainer:
             finally:
                 self.guard.closing = True  # a signal now must not cut the plugins' cleanup short
                 self._end(status, error)
+        if self.guard.requested is not None:  # it came while the finished run was being recorded
+            raise StopRequested(self.guard.requested, finished_run=self.run)
         return self.run
 
     # ---------------------------------------------------------------- training
@@ -94,6 +96,10 @@ class Trainer:
         training = self.settings.training
         st = self.state
         while st.epoch < training.epochs:
+            # From the epoch's first step until its bookkeeping is done (validation, history,
+            # best weights, checkpoint), a signal waits: stopping in between would leave a
+            # checkpoint in which the epoch is both counted and still to finish.
+            self.guard.deferring = True
             with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported in one line instead
                 metrics = self._epoch(st.epoch)
             st.history.append(metrics)
@@ -108,6 +114,8 @@ class Trainer:
             log.info(_epoch_line(st.epoch - 1, training.epochs, metrics))
             if training.checkpoint_every and st.epoch % training.checkpoint_every == 0:
                 self._save_checkpoint()
+            self.guard.deferring = False
+            self.guard.check()
             if self._out_of_time():
                 log.info("time budget of %.0f s reached after %d epochs", training.max_seconds, st.epoch)
                 self.run.summary["stopped_by"] = "max_seconds"
@@ -145,7 +153,6 @@ class Trainer:
         started = time.perf_counter()
         done_before = st.epoch_seconds
         batches = epoch_batches(len(y), self.batch_size, self.shuffle_rng, self.settings.gd.shuffle)
-        guard.deferring = True  # between here and guard.check() a signal waits for the step to end
         for i, index in enumerate(batches):
             if i < st.batches_done:
                 continue
@@ -167,7 +174,6 @@ class Trainer:
             guard.check()
             if budget is not None and st.train_seconds + st.epoch_seconds >= budget:
                 break
-        guard.deferring = False
         _check_weights(params, st.step, epoch, lr)
         seconds = st.epoch_seconds
         st.train_seconds += seconds

@@ -15,8 +15,20 @@ import numpy as np
 
 
 def global_norm(grads) -> float:
-    """``sqrt(Σ ||g||²)`` over every gradient array."""
-    return math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
+    """``sqrt(Σ ||g||²)`` over every gradient array.
+
+    Squares are summed in float64: in float32 the sum overflows to infinity once the
+    norm passes ~1.8e19, exactly when clipping is needed, and the scale factor would
+    then be zero, silently skipping the step instead of shortening it.
+    """
+    return math.sqrt(sum(_squared_norm(g) for g in grads))
+
+
+def _squared_norm(g: np.ndarray) -> float:
+    if np.iscomplexobj(g):
+        return float(np.vdot(g, g).real)
+    flat = g.reshape(-1)
+    return float(np.einsum("i,i->", flat, flat, dtype=np.float64))
 
 
 def clip_by_global_norm(grads, max_norm: float) -> float:
