@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any, Optional
 
@@ -153,10 +154,31 @@ def validate(cfg: DictConfig) -> HarnessConfig:
         plain["plugins"] = extras
         merged = OmegaConf.merge(OmegaConf.structured(HarnessConfig), plain)
         settings = OmegaConf.to_object(merged)
+        # A section other values interpolate (``${deep.width}``) is in use even if no plugin reads it.
+        settings.__dict__["_sections_read"] = _interpolated_roots(cfg) & set(extras)
     except OmegaConfBaseException as exc:
         raise ConfigError(_omegaconf_message(exc)) from None
     settings.check()
     return settings
+
+
+_INTERPOLATION_ROOT = re.compile(r"\$\{(?:[\w.]+:)?\s*([A-Za-z_]\w*)")
+
+
+def _interpolated_roots(cfg: DictConfig) -> set[str]:
+    """Top-level keys named by the config's interpolations (``${deep.width}``,
+    ``${oc.select:deep.init,he}``)."""
+    found: set[str] = set()
+    pending = [OmegaConf.to_container(cfg, resolve=False)]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, str) and "${" in item:
+            found.update(_INTERPOLATION_ROOT.findall(item))
+    return found
 
 
 def check_sections(settings: HarnessConfig) -> None:

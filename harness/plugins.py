@@ -52,10 +52,15 @@ class PluginManager(pluggy.PluginManager):
         self.add_hookspecs(hookspecs)
         self.infos: dict[str, PluginInfo] = {}
         self.failures: dict[str, PluginFailure] = {}
+        # Names asked for (HARNESS_LOAD_PLUGINS) that no installed entry point has.
+        self.not_installed: list[str] = []
 
     def load_entry_points(self, wanted: set[str] | None = None) -> None:
         """Load every plugin of the group (or only ``wanted`` names)."""
-        for ep in _entry_points():
+        available = installed_entry_points()
+        if wanted is not None:
+            self.not_installed = sorted(wanted - {ep.name for ep in available})
+        for ep in available:
             if wanted is not None and ep.name not in wanted:
                 continue
             if self.has_plugin(ep.name) or ep.name in self.failures:
@@ -81,7 +86,7 @@ class PluginManager(pluggy.PluginManager):
         )
 
 
-def _entry_points() -> list[EntryPoint]:
+def installed_entry_points() -> list[EntryPoint]:
     eps = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
     return sorted(eps, key=lambda ep: ep.name)
 

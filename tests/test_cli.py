@@ -27,6 +27,19 @@ def test_plugins_lists_builtins_with_versions_and_what_they_provide():
     assert any(line.strip().startswith("layer:") and "backprop:dense" in line for line in lines)
 
 
+def test_plugins_shows_the_commands_and_hooks_a_plugin_adds():
+    report = json.loads(harness("plugins", "--json").stdout)
+    mlflow = next(p for p in report["plugins"] if p["name"] == "mlflow")
+    assert mlflow["provides"]["command"] == ["compare", "runs"]
+    assert {"run_start", "run_end", "sweep_start", "sweep_end"} <= set(mlflow["provides"]["hooks"])
+
+
+def test_env_switch_naming_a_plugin_that_is_not_installed_says_so():
+    result = harness("plugins", env={"HARNESS_LOAD_PLUGINS": "optim,nope"})
+    assert result.returncode == 1
+    assert "HARNESS_LOAD_PLUGINS names plugins that are not installed: nope (installed: autograd, backprop," in result.stdout
+
+
 def test_plugins_json():
     report = json.loads(harness("plugins", "--json").stdout)
     names = {p["name"] for p in report["plugins"]}

@@ -77,6 +77,13 @@ def test_a_section_no_plugin_reads_is_reported_as_ignored(compose_config, plugin
     assert "config section 'notes' is read by no loaded plugin, so it is ignored" in caplog.text
 
 
+def test_a_section_other_values_interpolate_is_in_use(compose_config, plugins, caplog):
+    # The vanishing preset's `deep:` knobs are read through ${oc.select:deep.width,64} and the like.
+    parts = build_parts(compose_config(["+experiment=vanishing", "model=deep_mlp_residual", "deep.width=32"]), Registry(plugins))
+    assert parts.settings.model.layers[0]["units"] == 32
+    assert "deep" not in caplog.text
+
+
 def test_unknown_names_list_what_exists(compose_config, plugins):
     with pytest.raises(PluginError, match=r"^unknown optimizer 'adma'; known: adam, momentum, nesterov, sgd$"):
         build_parts(compose_config(["optimizer.name=adma"]), Registry(plugins))

@@ -93,6 +93,16 @@ def test_divergence_stops_with_a_one_line_message(compose_config, plugins):
     assert "lower optimizer.lr" in message
 
 
+def test_a_forward_pass_that_overflows_with_finite_weights_names_the_layer(compose_config, plugins):
+    # Weights ~1e20 are finite in float32; two such layers in a row overflow (> 3.4e38).
+    big = ["model.layers.0.init=normal", "+model.layers.0.init_scale=1e20", "model.layers.2.init=normal", "+model.layers.2.init_scale=1e20"]
+    with pytest.raises(DivergenceError) as excinfo:
+        run_experiment(compose_config([*TINY, *big]), pm=plugins)
+    message = str(excinfo.value)
+    assert message.startswith("training diverged: loss is nan at step 1 (epoch 1)")
+    assert "the weights are finite, the forward pass first overflows in layer 2.dense" in message
+
+
 def test_a_nan_gradient_stops_the_run_before_a_second_update(compose_config):
     from harness import hookimpl
     from harness.plugins import load_plugins

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections import defaultdict
 
 from harness.errors import HarnessError
-from harness.plugins import load_plugins
+from harness.plugins import LOAD_ENV, installed_entry_points, load_plugins
 from harness.registry import Registry
 
 
@@ -26,15 +27,44 @@ def describe() -> dict:
             provides[entry.plugin][entry.kind].append(entry.qualified_name)
     except HarnessError as exc:
         registry_error = str(exc)
-    plugins = [
-        {
+    plugins = []
+    for info in sorted(pm.infos.values(), key=lambda i: i.name):
+        offered = {k: v for k, v in provides[info.name].items()}
+        commands = _commands_of(pm, info.name)
+        if commands:
+            offered["command"] = commands
+        hooks = _other_hooks_of(pm, info.name)
+        if hooks:
+            offered["hooks"] = hooks
+        plugins.append({
             "name": info.name, "version": info.version, "distribution": info.distribution,
-            "entry_point": info.entry_point, "provides": {k: v for k, v in provides[info.name].items()},
-        }
-        for info in sorted(pm.infos.values(), key=lambda i: i.name)
-    ]
+            "entry_point": info.entry_point, "provides": offered,
+        })
     failures = [{"name": f.name, "entry_point": f.entry_point, "error": f.error} for f in pm.failures.values()]
-    return {"plugins": plugins, "failed": failures, "registry_error": registry_error}
+    installed = sorted(ep.name for ep in installed_entry_points())
+    return {"plugins": plugins, "failed": failures, "registry_error": registry_error,
+            "not_installed": pm.not_installed, "installed": installed}
+
+
+def _commands_of(pm, name: str) -> list[str]:
+    """The ``harness`` subcommands a plugin adds, read off a throwaway parser."""
+    plugin = pm.get_plugin(name)
+    for impl in pm.hook.harness_register_commands.get_hookimpls():
+        if impl.plugin is plugin:
+            sub = argparse.ArgumentParser().add_subparsers()
+            try:
+                impl.function(subparsers=sub)
+            except Exception as exc:
+                return [f"(could not add its commands: {type(exc).__name__})"]
+            return sorted(sub.choices)
+    return []
+
+
+def _other_hooks_of(pm, name: str) -> list[str]:
+    """Hooks a plugin implements besides registering components and commands
+    (run events, sweep events, config checks), without the ``harness_`` prefix."""
+    names = {caller.name for caller in pm.get_hookcallers(pm.get_plugin(name)) or []}
+    return sorted(n.removeprefix("harness_") for n in names if not n.startswith("harness_register_"))
 
 
 def run(args) -> int:
@@ -43,7 +73,7 @@ def run(args) -> int:
         print(json.dumps(report, indent=2))
     else:
         print(render(report))
-    return 1 if report["failed"] or report["registry_error"] else 0
+    return 1 if report["failed"] or report["registry_error"] or report["not_installed"] else 0
 
 
 def render(report: dict) -> str:
@@ -53,11 +83,14 @@ def render(report: dict) -> str:
         for kind, names in sorted(plugin["provides"].items()):
             lines.append(f"    {kind + ':':<18}{', '.join(names)}")
         if not plugin["provides"]:
-            lines.append("    (run-event hooks only)")
+            lines.append("    (nothing registered)")
     for failure in report["failed"]:
         lines.append(f"{failure['name']}  FAILED TO LOAD ({failure['entry_point']}): {failure['error']}")
     if report["registry_error"]:
         lines.append(f"registry error: {report['registry_error']}")
+    if report["not_installed"]:
+        lines.append(f"{LOAD_ENV} names plugins that are not installed: {', '.join(report['not_installed'])} "
+                     f"(installed: {', '.join(report['installed']) or 'none'})")
     if not report["plugins"] and not report["failed"]:
         lines.append("no plugins loaded (is HARNESS_LOAD_PLUGINS set?)")
     return "\n".join(lines)

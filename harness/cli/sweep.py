@@ -64,7 +64,10 @@ class SweepSummary(Callback):
         counts: dict[str, int] = {}
         for result in results:
             counts[result["status"]] = counts.get(result["status"], 0) + 1
-            if result["status"] != "FINISHED":
+            if result["status"] == "SKIPPED":
+                log.info("job %s SKIPPED: this configuration already FINISHED in an earlier run of the sweep",
+                         Path(result["dir"]).name)
+            elif result["status"] != "FINISHED":
                 log.error("job %s %s: %s", Path(result["dir"]).name, result["status"], result.get("error", ""))
         total = ", ".join(f"{n} {status.lower()}" for status, n in sorted(counts.items()))
         log.info("sweep done: %d jobs (%s); outputs in %s", len(results), total or "none recorded", sweep_dir)

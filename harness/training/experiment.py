@@ -78,7 +78,9 @@ def checkpoint_config(cfg: DictConfig, pm: PluginManager) -> tuple[DictConfig, P
     candidate = Path(reference).expanduser()
     downloaded = False
     if candidate.is_dir():
-        directory = candidate
+        # The run folder itself (outputs/<name>/<time>) holds its checkpoint in checkpoint/.
+        nested = candidate / "checkpoint"
+        directory = nested if nested.is_dir() and not (candidate / checkpoint.MANIFEST).is_file() else candidate
     else:
         directory = pm.hook.harness_locate_checkpoint(reference=reference, config=cfg)
         if directory is None:

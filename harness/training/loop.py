@@ -161,7 +161,7 @@ class Trainer:
                 xb = augment(xb, self.data_rng)
             loss, outputs = model.train_batch(xb, yb)
             if not math.isfinite(loss):
-                raise _divergence(loss, params, st.step, epoch, lr)
+                raise _divergence(loss, params, st.step, epoch, lr, overflow=lambda: _first_overflow(model, xb))
             optimizer.step(params)
             st.step += 1
             st.batches_done = i + 1
@@ -244,7 +244,23 @@ def _check_weights(params, steps_done: int, epoch: int, lr: float) -> None:
             raise _divergence(float("nan"), params, steps_done, epoch, lr, last_of_epoch=True)
 
 
-def _divergence(loss: float, params, steps_done: int, epoch: int, lr: float, last_of_epoch: bool = False) -> DivergenceError:
+def _first_overflow(model, x: np.ndarray) -> str | None:
+    """The first layer whose output on ``x`` is not finite (evaluation mode, so no state
+    changes), or ``None``: where a forward pass with finite weights blew up."""
+    h = x
+    with np.errstate(all="ignore"):
+        for name, layer in zip(model.layer_names, model.layers):
+            try:
+                h = layer.forward(h, False)
+            except Exception:
+                return None
+            if not np.isfinite(h).all():
+                return name
+    return None
+
+
+def _divergence(loss: float, params, steps_done: int, epoch: int, lr: float, last_of_epoch: bool = False,
+                overflow=None) -> DivergenceError:
     """The one-line reason a run diverged, naming the first layer that went non-finite.
 
     Checked only once the loss is non-finite, so healthy steps pay nothing: a
@@ -262,7 +278,9 @@ def _divergence(loss: float, params, steps_done: int, epoch: int, lr: float, las
             return DivergenceError(
                 f"training diverged: {cause}, so the loss at step {steps_done + 1} (epoch {epoch + 1}) is {loss}; {advice}"
             )
-    return DivergenceError(f"training diverged: loss is {loss} at step {steps_done + 1} (epoch {epoch + 1}); {advice}")
+    layer = overflow() if overflow is not None else None
+    where = f"; the weights are finite, the forward pass first overflows in layer {layer}" if layer else ""
+    return DivergenceError(f"training diverged: loss is {loss} at step {steps_done + 1} (epoch {epoch + 1}){where}; {advice}")
 
 
 def _epoch_line(epoch: int, epochs: int, m: dict[str, float]) -> str:

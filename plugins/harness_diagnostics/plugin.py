@@ -71,8 +71,12 @@ def harness_run_end(run, status, error):
     if status != "FINISHED":  # (a finished run may have had its best epoch's weights restored)
         recorder.stopped()
     _flush(run)
-    if not recorder.settings.plots or len(recorder.records) < 2:
-        return  # nothing to draw over training
+    if not recorder.settings.plots:
+        return
+    if len(recorder.records) < 2:
+        log.info("diagnostics: %d probe record(s), no plots over training (probes every %d steps; "
+                 "lower diagnostics.every_steps for short runs)", len(recorder.records), recorder.settings.every_steps)
+        return
     try:
         from harness_diagnostics import plots
 

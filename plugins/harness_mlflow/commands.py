@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness_mlflow.compare import CURVES
 from harness_mlflow.store import STORE_FILE, Store, client_for, retrying
 
 
@@ -13,7 +15,7 @@ def add_commands(subparsers) -> None:
     _store_options(compare)
     compare.add_argument("--sweep", metavar="RUN_ID", help="parent run of the sweep (default: the latest sweep)")
     compare.add_argument("--all", action="store_true", help="compare every top-level run of the experiment instead of a sweep")
-    compare.add_argument("--metric", default="val_accuracy", help="per-epoch metric to plot (default: val_accuracy)")
+    compare.add_argument("--metric", default="val_accuracy", choices=CURVES, help="per-epoch metric to plot (default: val_accuracy)")
     compare.add_argument("--out", default="comparison", help="folder for comparison.png/.csv/.md (default: ./comparison)")
     compare.set_defaults(handler=run_compare)
 
@@ -21,10 +23,20 @@ def add_commands(subparsers) -> None:
     runs_sub = runs.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
     repair = runs_sub.add_parser("repair", help="end runs left RUNNING by a process that is gone (marked KILLED)")
     _store_options(repair)
-    repair.add_argument("--older-than", type=float, metavar="MINUTES",
+    repair.add_argument("--older-than", type=_minutes, metavar="MINUTES",
                         help="also end runs from other hosts idle for longer than this")
     repair.add_argument("--dry-run", action="store_true", help="only list what would be repaired")
     repair.set_defaults(handler=run_repair)
+
+
+def _minutes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of minutes >= 0, got {text!r}")
+    return value
 
 
 def _store_options(parser) -> None:
@@ -50,19 +62,21 @@ def _experiment_ids(client, name: str | None) -> list[str]:
 
 
 def run_compare(args) -> int:
-    from harness_mlflow.compare import children_of, comparison_artifacts, rows_for
+    from harness_mlflow.compare import children_of, comparison_artifacts, latest_per_config, rows_for
     from harness_reports.tables import sort_rows, to_markdown
 
     client, uri = _client(args)
     ids = _experiment_ids(client, args.experiment)
     if args.all:
-        runs = retrying(client.search_runs, ids, filter_string="tags.`harness.sweep` != 'parent'", max_results=5000)
-        runs = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+        # Top-level runs that are not sweep parents (a tag filter `!= 'parent'` would also
+        # drop every run without the tag, i.e. every single run).
+        runs = retrying(client.search_runs, ids, max_results=5000)
+        runs = [r for r in runs if "mlflow.parentRunId" not in r.data.tags and r.data.tags.get("harness.sweep") != "parent"]
         title = args.experiment or "all experiments"
     else:
-        parent = args.sweep or _latest_sweep(client, ids)
-        runs = children_of(client, parent)
-        title = retrying(client.get_run, parent).info.run_name
+        parent = _sweep_parent(client, args.sweep, uri) if args.sweep else _latest_sweep(client, ids)
+        runs = latest_per_config(children_of(client, parent.info.run_id))
+        title = parent.info.run_name
     if not runs:
         raise HarnessError("nothing to compare: no runs found")
     print(to_markdown(sort_rows(rows_for(runs))), end="")
@@ -71,12 +85,24 @@ def run_compare(args) -> int:
     return 0
 
 
-def _latest_sweep(client, experiment_ids: list[str]) -> str:
+def _latest_sweep(client, experiment_ids: list[str]):
     found = retrying(client.search_runs, experiment_ids, filter_string="tags.`harness.sweep` = 'parent'",
                      order_by=["attributes.start_time DESC"], max_results=1)
     if not found:
         raise HarnessError("no sweep found in the store; run `harness-train -m ...` first, or use --all")
-    return found[0].info.run_id
+    return found[0]
+
+
+def _sweep_parent(client, run_id: str, uri: str):
+    from mlflow.exceptions import MlflowException
+
+    try:
+        run = retrying(client.get_run, run_id)
+    except MlflowException:
+        raise HarnessError(f"--sweep: no run {run_id!r} in {uri}") from None
+    if run.data.tags.get("harness.sweep") != "parent":
+        raise HarnessError(f"--sweep: run {run_id} ({run.info.run_name}) is not a sweep's parent run")
+    return run
 
 
 def run_repair(args) -> int:

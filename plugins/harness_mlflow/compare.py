@@ -20,6 +20,18 @@ def children_of(client, parent_id: str) -> list:
     )
 
 
+def latest_per_config(runs) -> list:
+    """One run per configuration (``harness.config_hash``): a sweep re-run after a crash
+    leaves the failed attempt next to the new one, and a table should show the outcome,
+    not the attempt. A FINISHED run wins, otherwise the latest one started."""
+    chosen: dict[str, object] = {}
+    for run in sorted(runs, key=lambda r: r.info.start_time or 0):
+        key = run.data.tags.get("harness.config_hash", run.info.run_id)
+        if key not in chosen or chosen[key].info.status != "FINISHED":
+            chosen[key] = run
+    return list(chosen.values())
+
+
 def history_of(client, run) -> list[dict[str, float]]:
     """Per-epoch metrics of a run, rebuilt from the store's metric histories."""
     by_step: dict[int, dict[str, float]] = {}

@@ -142,6 +142,8 @@ def harness_run_end(run, status, error):
         if error is not None:
             reason = (str(error).splitlines() or [type(error).__name__])[0][:5000]
             tracked.set_tags({"harness.error": f"{type(error).__name__}: {reason}"})
+        elif run.resumed:  # the reason it stopped last time no longer describes it
+            tracked.clear_tag("harness.error")
         if status == "FINISHED" and run.config.tracking.get("log_model", True):
             from harness_mlflow.models import log_pyfunc_model
 

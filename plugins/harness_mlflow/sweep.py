@@ -127,14 +127,14 @@ class SweepParent:
         return retrying(self.client.create_run, exp_id, run_name=name[:250], tags=tags).info.run_id
 
     def end(self, config: DictConfig, jobs: list[dict]) -> None:
-        from harness_mlflow.compare import children_of, comparison_artifacts
+        from harness_mlflow.compare import children_of, comparison_artifacts, latest_per_config
 
         children = children_of(self.client, self.parent_id)
         ok = bool(jobs) and all(j["status"] in ("FINISHED", "SKIPPED") for j in jobs)
         ok = ok and bool(children) and all_configs_finished(children)
         try:
             folder = Path(str(config.hydra.sweep.dir)) / "comparison"
-            for path in comparison_artifacts(self.client, children, folder, title=str(config.name)):
+            for path in comparison_artifacts(self.client, latest_per_config(children), folder, title=str(config.name)):
                 retrying(self.client.log_artifact, self.parent_id, str(path))
         except Exception:  # the parent's status matters more than its plot
             log.exception("could not draw the sweep comparison")

@@ -44,6 +44,11 @@ class TrackedRun:
 
         retrying(self.client.log_batch, self.run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
 
+    def clear_tag(self, key: str) -> None:
+        """Remove ``key`` if the run has it (a resumed run drops the reason it stopped)."""
+        if key in retrying(self.client.get_run, self.run_id).data.tags:
+            retrying(self.client.delete_tag, self.run_id, key)
+
     def log_text(self, text: str, name: str) -> None:
         retrying(self.client.log_text, self.run_id, text, name)
 
