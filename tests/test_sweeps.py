@@ -129,6 +129,13 @@ def test_rerunning_a_crashed_sweep_skips_what_finished_under_the_same_parent(tmp
     for child in children:
         by_seed.setdefault(child.data.params["seed"], []).append(child.info.status)
     assert {k: sorted(v) for k, v in by_seed.items()} == {"0": ["FINISHED"], "1": ["FINISHED"], "2": ["FINISHED", "KILLED"]}
+    # The comparison shows each configuration's outcome once, not the superseded attempt.
+    table = subprocess.run([HARNESS, "compare", "--out", str(tmp_path / "cmp")], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=300)
+    assert table.returncode == 0, table.stderr
+    rows = [line for line in table.stdout.splitlines() if line.startswith("| seed=")]
+    assert sorted(row.split("|")[1].strip() for row in rows) == ["seed=0", "seed=1", "seed=2"]
+    assert all("| FINISHED |" in row for row in rows)
 
 
 def test_compare_command_prints_the_table_and_writes_the_plot(tmp_path):
@@ -142,6 +149,17 @@ def test_compare_command_prints_the_table_and_writes_the_plot(tmp_path):
     assert (tmp_path / "cmp" / "comparison.png").stat().st_size > 10_000
     missing = subprocess.run([HARNESS, "compare", "--experiment", "nope"], cwd=tmp_path, capture_output=True, text=True)
     assert missing.returncode == 2 and missing.stderr.startswith("harness: error: unknown experiment 'nope'; known:")
+    no_sweep = subprocess.run([HARNESS, "compare", "--sweep", "0" * 32], cwd=tmp_path, capture_output=True, text=True)
+    assert no_sweep.returncode == 2 and no_sweep.stderr.strip() == f"harness: error: --sweep: no run '{'0' * 32}' in sqlite:///{tmp_path / 'mlflow.db'}"
+
+    # --all: the experiment's single runs (a sweep's parent and children are left out).
+    single = subprocess.run([HARNESS_TRAIN, *QUICK, "optimizer.lr=0.02", "tracking.log_model=false", f"hydra.run.dir={tmp_path / 'single'}"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert single.returncode == 0, single.stderr[-2000:]
+    every = subprocess.run([HARNESS, "compare", "--all", "--experiment", "sweep", "--out", str(tmp_path / "all")],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert every.returncode == 0, every.stderr
+    assert sum(line.startswith("| ") and "FINISHED" in line for line in every.stdout.splitlines()) == 1
 
 
 def test_logged_model_loads_in_a_fresh_process_and_predicts(tmp_path):
