@@ -72,6 +72,11 @@ def test_plugin_options_are_checked_before_any_data_is_loaded(compose_config, pl
     assert str(excinfo.value) == message
 
 
+def test_a_cosine_schedule_never_rises(compose_config, plugins):
+    with pytest.raises(ConfigError, match=r"^schedule.min_lr must be <= optimizer.lr \(0.1\) so the rate decays, got 5$"):
+        build_parts(compose_config(["schedule=cosine", "schedule.min_lr=5"]), Registry(plugins))
+
+
 def test_a_section_no_plugin_reads_is_reported_as_ignored(compose_config, plugins, caplog):
     build_parts(compose_config(["+notes.author=ada"]), Registry(plugins))
     assert "config section 'notes' is read by no loaded plugin, so it is ignored" in caplog.text
