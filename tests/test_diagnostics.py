@@ -3,6 +3,8 @@ its MLflow metrics and plots, and the sweep summary."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 import math
 import re
@@ -239,6 +241,27 @@ def test_a_diverging_run_is_recorded_up_to_where_it_blew_up(compose_config, plug
     assert kept.status == "FAILED"
     assert [r["step"] for r in kept.run.state["diagnostics"].records] == [0, last]
     assert (tmp_path / "out" / "diagnostics" / "layer_profile.png").read_bytes().startswith(PNG)
+
+
+def test_a_killed_run_is_not_probed_again_on_its_way_out(plugins):
+    model, x, y = tiny_model(plugins)
+
+    class Stopped:  # the part of a Run the hooks read
+        def __init__(self):
+            self.config, self.model, self.splits, self.resumed, self.state = None, model, None, True, {}
+            self.artifacts, self.name, self.sent = [], "stopped", []
+
+        def log_metrics(self, records):
+            self.sent.extend(step for step, _ in records)
+
+    for status, recorded in (("KILLED", [100]), ("FAILED", [100, 150])):
+        run = Stopped()
+        diagnostics_plugin.harness_run_start(run=run)
+        diagnostics_plugin.harness_step_end(run=run, step=100, loss=1.0, batch_size=16, correct=5)
+        diagnostics_plugin.harness_step_end(run=run, step=150, loss=1.0, batch_size=16, correct=5)
+        run.state["diagnostics"].settings = dataclasses.replace(run.state["diagnostics"].settings, plots=False)
+        diagnostics_plugin.harness_run_end(run=run, status=status, error=None)
+        assert run.sent == recorded, status
 
 
 def test_a_resumed_run_does_not_record_step_zero_again(plugins):

@@ -68,7 +68,10 @@ def harness_run_end(run, status, error):
     recorder = run.state.get(STATE_KEY)
     if recorder is None:
         return
-    if status != "FINISHED":  # (a finished run may have had its best epoch's weights restored)
+    # A failed run's last weights are the picture before it blew up (a finished run may have
+    # had its best epoch's weights restored). A KILLED run skips the probe: whoever stopped
+    # it wants it to stop, and with a slow engine one more probe can take minutes.
+    if status == "FAILED":
         recorder.stopped()
     _flush(run)
     if not recorder.settings.plots:
