@@ -249,7 +249,7 @@ def _first_overflow(model, x: np.ndarray) -> str | None:
     changes), or ``None``: where a forward pass with finite weights blew up."""
     h = x
     with np.errstate(all="ignore"):
-        for name, layer in zip(model.layer_names, model.layers):
+        for name, layer in zip(getattr(model, "layer_names", ()), getattr(model, "layers", ())):
             try:
                 h = layer.forward(h, False)
             except Exception:
