@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from harness import validation as v
+from harness.running_stats import update_running_averages
 from harness_autograd.layers import Layer
 from harness_autograd.tensor import Tensor
 
@@ -52,20 +53,10 @@ class BatchNorm(Layer):
             mean = x.mean(axis=0)
             centred = x - mean
             var = (centred * centred).mean(axis=0)
-            self._update_running(mean.data, var.data, len(x))
+            update_running_averages(self.buffers, self.momentum, mean.data, var.data, len(x))
             x_hat = centred * (var + self.eps) ** -0.5
         else:
             # Constants: the running statistics are not trained, only averaged.
             inv_std = 1.0 / np.sqrt(self.buffers["running_var"] + self.eps)
             x_hat = (x - self.buffers["running_mean"]) * inv_std
         return x_hat * self.param("gamma") + self.param("beta")
-
-    def _update_running(self, mean: np.ndarray, var: np.ndarray, m: int) -> None:
-        """Exponential averages of the batch statistics, in place (real parts: a complex-step
-        check may pass a complex batch through, the running statistics stay real)."""
-        keep, new = 1.0 - self.momentum, self.momentum
-        running_mean, running_var = self.buffers["running_mean"], self.buffers["running_var"]
-        running_mean *= keep
-        running_mean += new * np.real(mean)
-        running_var *= keep
-        running_var += (new * m / (m - 1)) * np.real(var)

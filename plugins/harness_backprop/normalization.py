@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from harness import validation as v
+from harness.running_stats import update_running_averages
 
 
 class BatchNorm:
@@ -60,23 +61,13 @@ class BatchNorm:
             mean = x.mean(axis=0)
             centred = x - mean
             var = (centred * centred).mean(axis=0)
-            self._update_running(mean, var, len(x))
+            update_running_averages(self.buffers, self.momentum, mean, var, len(x))
         else:
             centred = x - self.buffers["running_mean"]
             var = self.buffers["running_var"]
         self.inv_std = 1.0 / np.sqrt(var + self.eps)
         self.x_hat = centred * self.inv_std
         return self.x_hat * self.params["gamma"] + self.params["beta"]
-
-    def _update_running(self, mean: np.ndarray, var: np.ndarray, m: int) -> None:
-        """Exponential averages of the batch statistics, in place (real parts: a complex-step
-        check may pass a complex batch through, the running statistics stay real)."""
-        keep, new = 1.0 - self.momentum, self.momentum
-        running_mean, running_var = self.buffers["running_mean"], self.buffers["running_var"]
-        running_mean *= keep
-        running_mean += new * np.real(mean)
-        running_var *= keep
-        running_var += (new * m / (m - 1)) * np.real(var)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         np.sum(dout * self.x_hat, axis=0, out=self.grads["gamma"])
