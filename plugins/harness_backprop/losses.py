@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from harness import validation as v
+from harness_backprop.scratch import Scratch
 
 
 class SoftmaxCrossEntropy:
@@ -21,18 +22,21 @@ class SoftmaxCrossEntropy:
 
     def __init__(self, label_smoothing: float = 0.0):
         self.label_smoothing = v.number("label_smoothing", label_smoothing, low=0, high=1, high_open=True)
+        self._scratch = Scratch()
 
     def forward(self, z: np.ndarray, y: np.ndarray) -> float:
         rows = self._rows(len(y))
         eps = self.label_smoothing
-        shifted = z - z.max(axis=1, keepdims=True)
+        get, column = self._scratch.get, (len(z), 1)
+        row_max = np.max(z, axis=1, keepdims=True, out=get("max", column, z.dtype))
+        shifted = np.subtract(z, row_max, out=get("probs", z.shape, z.dtype))
         picked = shifted[rows, y].sum()
         if eps:
             picked = (1 - eps) * picked + eps / z.shape[1] * shifted.sum()
         probs = np.exp(shifted, out=shifted)
-        total = probs.sum(axis=1, keepdims=True)
-        loss = (np.log(total).sum() - picked) / len(y)
-        probs /= total
+        total = np.sum(probs, axis=1, keepdims=True, out=get("total", column, z.dtype))
+        loss = (np.log(total, out=get("log_total", column, z.dtype)).sum() - picked) / len(y)
+        np.divide(probs, total, out=probs)
         self.probs, self.y, self.rows = probs, y, rows
         return float(loss)
 
