@@ -20,7 +20,7 @@ import numpy as np
 from harness.data.splits import Splits
 from harness.errors import DivergenceError
 from harness.training import arrays, checkpoint
-from harness.training.batching import epoch_batches, steps_per_epoch
+from harness.training.batching import epoch_batches, gather_rows, steps_per_epoch
 from harness.training.evaluation import evaluate
 from harness.training.interrupts import InterruptGuard, StopRequested
 from harness.training.run import Run
@@ -153,10 +153,11 @@ class Trainer:
         started = time.perf_counter()
         done_before = st.epoch_seconds
         batches = epoch_batches(len(y), self.batch_size, self.shuffle_rng, self.settings.gd.shuffle)
+        batch_buffer = np.empty((self.batch_size, *x.shape[1:]), dtype=x.dtype) if self.batch_size < len(y) else None
         for i, index in enumerate(batches):
             if i < st.batches_done:
                 continue
-            xb, yb = x[index], y[index]
+            xb, yb = gather_rows(x, index, batch_buffer), y[index]
             if augment is not None:
                 xb = augment(xb, self.data_rng)
             loss, outputs = model.train_batch(xb, yb)
