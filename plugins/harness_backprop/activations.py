@@ -53,9 +53,13 @@ class ReLU(Activation):
         return self.out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
+        # dout · (out > 0), with the mask copied to floats first: multiplying by a bool
+        # array directly casts through a 32 kB temporary buffer on every call
         scratch, out = self._scratch, self.out
         passes = np.greater(out, scratch.zeros("zeros", out.shape, out.dtype), out=scratch.get("mask", out.shape, np.bool_))
-        return np.multiply(dout, passes, out=scratch.get("dx", dout.shape, dout.dtype))
+        factor = scratch.get("factor", out.shape, dout.dtype)
+        np.copyto(factor, passes)
+        return np.multiply(dout, factor, out=scratch.get("dx", dout.shape, dout.dtype))
 
 
 class LeakyReLU(Activation):

@@ -92,8 +92,9 @@ class Dropout:
         scratch, shape = self._scratch, x.shape
         draws = self.rng.random(dtype=np.float32, out=scratch.get("draws", shape, np.float32))
         keep = np.greater_equal(draws, self.rate, out=scratch.get("keep", shape, np.bool_))
-        scale = np.asarray(1.0 / (1.0 - self.rate), dtype=x.dtype)
-        self.mask = np.multiply(keep, scale, out=scratch.get("mask", shape, x.dtype))
+        self.mask = scratch.get("mask", shape, x.dtype)
+        np.copyto(self.mask, keep)  # then scale: no 32 kB cast buffer, as bool × float has
+        self.mask *= np.asarray(1.0 / (1.0 - self.rate), dtype=x.dtype)
         return np.multiply(x, self.mask, out=scratch.get("out", shape, x.dtype))
 
     def backward(self, dout: np.ndarray) -> np.ndarray:

@@ -49,7 +49,7 @@ class Optimizer(ABC):
         self.steps = 0
         self.slots: dict[str, dict[str, np.ndarray]] = {}
         self._scratch: dict[str, np.ndarray] = {}
-        self._plan_key: tuple | None = None
+        self._plan_arrays: list[tuple[np.ndarray, np.ndarray]] = []
         self._plan: list[tuple[str, np.ndarray, np.ndarray]] = []
         self._groups: dict[str, list[tuple[str, int, int, tuple]]] = {}
 
@@ -71,17 +71,30 @@ class Optimizer(ABC):
     def _units(self, named_params) -> list[tuple[str, np.ndarray, np.ndarray]]:
         """``named_params`` with runs of parameters packed end to end merged into one flat
         ``(group name, values, grads)``; worked out once for the same arrays."""
-        key = tuple(id(a) for _, value, grad in named_params for a in (value, grad))
-        if key != self._plan_key:
+        seen = self._plan_arrays
+        if len(seen) != len(named_params) or not all(
+            value is seen_value and grad is seen_grad for (_, value, grad), (seen_value, seen_grad) in zip(named_params, seen)
+        ):
             self._plan, self._groups = _coalesce(list(named_params))
-            self._plan_key = key
+            self._plan_arrays = [(value, grad) for _, value, grad in named_params]
         return self._plan
 
     def flush_subnormals(self) -> None:
         """Zero state entries too small to matter before they become subnormal."""
         for slots in self.slots.values():
             for array in slots.values():
-                np.copyto(array, 0, where=np.abs(array) < FLUSH_BELOW.get(array.dtype, 0.0))
+                flat = array.reshape(-1)
+                magnitude = np.abs(flat, out=self._work("flush/abs", flat.size, flat.dtype))
+                tiny = np.less(magnitude, FLUSH_BELOW.get(flat.dtype, 0.0), out=self._work("flush/tiny", flat.size, np.bool_))
+                np.copyto(flat, 0, where=tiny)
+
+    def _work(self, name: str, size: int, dtype) -> np.ndarray:
+        """The first ``size`` entries of a 1-D work array that grows as needed."""
+        key = f"{name}/{np.dtype(dtype).name}"
+        buffer = self._scratch.get(key)
+        if buffer is None or buffer.size < size:
+            buffer = self._scratch[key] = np.empty(size, dtype=dtype)
+        return buffer[:size]
 
     @abstractmethod
     def update(self, name: str, value: np.ndarray, grad: np.ndarray) -> None:
