@@ -22,28 +22,20 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from functools import partial
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from harness import hookimpl
-from harness.plugins import load_plugins
-from harness.resources import config_dir
+from harness import Splits, hookimpl, holdout
+from harness.testing import train
 from harness.training.arrays import model_arrays
-from harness.training.experiment import run_experiment
-from harness_datasets.images import ImageDataset
+from harness_datasets.augment import random_shifts
 
 REFERENCE = Path(__file__).parent / "fixtures" / "bitwise_reference.json"
 
-COMMON = [
-    "data=mnist", "data.name=synthetic_digits", "data.val_size=500", "tracking=none", "progress=never",
-    "diagnostics.enabled=false", "reports.plots=false", "training.checkpoint_every=0",
-]
+COMMON = ["data=mnist", "data.name=synthetic_digits", "data.val_size=500", "training.checkpoint_every=0"]
 SMALL_BEST = [
     "model.layers=[{type: dense, units: 48, init: he}, {type: relu}, {type: dropout, rate: 0.2},"
     " {type: dense, units: 40, init: he}, {type: relu}, {type: dropout, rate: 0.2},"
@@ -70,8 +62,8 @@ CASES: dict[str, list[str]] = {
 }
 
 
-def synthetic_digits(root=None, mirrors=None):
-    """MNIST-shaped uint8 images: seeded noise blobs on a blank 4-pixel border, 10 classes."""
+def synthetic_digits() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """MNIST-shaped uint8 images: seeded noise on class prototypes, blank 4-pixel border."""
     rng = np.random.default_rng(1234)
 
     def images(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -84,14 +76,39 @@ def synthetic_digits(root=None, mirrors=None):
 
     train_images, train_labels = images(3500)
     test_images, test_labels = images(500)
-    return SimpleNamespace(train_images=train_images, train_labels=train_labels,
-                           test_images=test_images, test_labels=test_labels)
+    return train_images, train_labels, test_images, test_labels
 
 
 class SyntheticDigits:
+    """The MNIST dataset's splits and options (``data=mnist``) on :func:`synthetic_digits`."""
+
+    input_dim = 28 * 28
+    num_classes = 10
+
+    def __init__(self, *, val_size: int = 5000, val_seed: int = 0, train_size: int | None = None,
+                 test_size: int | None = None, shift: int = 0, root=None, mirrors=None):
+        self.val_size, self.val_seed, self.train_size, self.test_size, self.shift = val_size, val_seed, train_size, test_size, shift
+
+    def fetch(self) -> dict:
+        return {}
+
+    def load(self) -> Splits:
+        train_images, train_labels, test_images, test_labels = synthetic_digits()
+        features = lambda images: images.reshape(len(images), -1).astype(np.float32) * np.float32(1 / 255)
+        train_x, train_y, val_x, val_y = holdout(features(train_images), train_labels.astype(np.int64), self.val_size, self.val_seed)
+        if self.train_size is not None:
+            train_x, train_y = train_x[: self.train_size], train_y[: self.train_size]
+        test_x, test_y = features(test_images), test_labels.astype(np.int64)
+        if self.test_size is not None:
+            test_x, test_y = test_x[: self.test_size], test_y[: self.test_size]
+        augment = random_shifts(self.shift) if self.shift else None
+        return Splits(train_x, train_y, val_x, val_y, test_x, test_y, augment)
+
+
+class SyntheticDigitsPlugin:
     @hookimpl
     def harness_register_datasets(self, register):
-        register("synthetic_digits", partial(ImageDataset, synthetic_digits))
+        register("synthetic_digits", SyntheticDigits)
 
 
 def blas_signature() -> dict:
@@ -104,19 +121,15 @@ def blas_signature() -> dict:
 
 
 def run_hash(overrides: list[str], tmp: Path) -> str:
-    with initialize_config_dir(version_base="1.3", config_dir=str(config_dir()), job_name="bitwise"):
-        cfg = compose("config", overrides=[*COMMON, f"paths.project_dir={tmp}", f"paths.output_dir={tmp}", *overrides])
-    pm = load_plugins(use_env=False)
-    pm.register(SyntheticDigits(), name="synthetic-digits")
     with threadpool_limits(1, user_api="blas"):
-        run = run_experiment(cfg, pm=pm)
+        outcome = train([*COMMON, *overrides], plugins=[SyntheticDigitsPlugin()], output_dir=tmp)
     digest = hashlib.sha256()
-    for name, array in sorted(model_arrays(run.model).items()):
+    for name, array in sorted(model_arrays(outcome.model).items()):
         digest.update(name.encode())
         digest.update(np.ascontiguousarray(array).tobytes())
     kept = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr")
-    history = [{k: float(epoch[k]) for k in kept} for epoch in run.history]
-    digest.update(json.dumps([history, run.summary["test_loss"], run.summary["test_accuracy"]]).encode())
+    history = [{k: float(epoch[k]) for k in kept} for epoch in outcome.history]
+    digest.update(json.dumps([history, outcome.summary["test_loss"], outcome.summary["test_accuracy"]]).encode())
     return digest.hexdigest()
 
 

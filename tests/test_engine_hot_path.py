@@ -11,7 +11,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from harness.model import build_stack
+from harness import build_stack
 from harness.training.batching import gather_rows
 from harness_backprop import BackpropEngine, Dense, Dropout, ReLU, SequentialModel, SoftmaxCrossEntropy, Tanh
 from harness_optim import SGD, Adam, Momentum, Nesterov
