@@ -6,6 +6,7 @@ from harness import hookimpl
 from harness import ConfigError
 from harness_optim.optimizers import SGD, Adam, Momentum, Nesterov
 from harness_optim.schedules import Constant, Cosine, StepDecay
+from harness_optim.schedules_cyclic import OneCycle, WarmupCosine
 
 
 @hookimpl
@@ -16,7 +17,7 @@ def harness_register_optimizers(register):
 
 @hookimpl
 def harness_register_schedules(register):
-    for cls in (Constant, StepDecay, Cosine):
+    for cls in (Constant, StepDecay, Cosine, WarmupCosine, OneCycle):
         register(cls.kind, cls)
 
 
