@@ -25,6 +25,7 @@ from harness.model import build_layers, build_loss
 from harness.plugins import PluginManager, activated, get_plugin_manager, get_registry
 from harness.records import RunInfo, RunResult, Splits, SweepJob
 from harness.registry import Registry
+from harness.threads import describe_blas, limited
 from harness.training import checkpoint
 from harness.training.batching import steps_per_epoch
 from harness.training.loop import Trainer
@@ -189,7 +190,11 @@ def _run(cfg: DictConfig, pm: PluginManager, run_name: str | None, sweep: SweepJ
         trainer.resume(resume_dir)
         if downloaded:
             shutil.rmtree(resume_dir.parent, ignore_errors=True)
-    trainer.fit()
+    with limited(s.training.threads) as threads:
+        log.info("BLAS: %s", describe_blas())
+        if threads is not None:  # the count in force, whether set here or by the library
+            result.summary["blas_threads"] = threads
+        trainer.fit()
     return Outcome(run, result, model)
 
 
