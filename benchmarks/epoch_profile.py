@@ -38,12 +38,13 @@ CATEGORIES = ("gemm", "bias_reductions", "activations_loss", "optimizer", "gathe
 class Clock:
     """Seconds per category, accumulated between ``take()`` calls."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock=time.perf_counter) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
+        self.clock = clock
 
     def timed(self, category: str, function):
         seconds = self.seconds
-        perf_counter = time.perf_counter
+        perf_counter = self.clock
 
         def wrapper(*args, **kwargs):
             start = perf_counter()
@@ -101,6 +102,7 @@ def instrumented(clock: Clock):
                 enter(_patched(cls, method, clock.timed("loss", cls.__dict__[method])))
         enter(_patched(Optimizer, "step", clock.timed("optimizer", Optimizer.__dict__["step"])))
         enter(_patched(loop, "gather_rows", clock.timed("gather", loop.gather_rows)))
+        enter(_patched(loop, "evaluate", clock.timed("validation", loop.evaluate)))
 
         def timed_shifts(max_shift, *args, **kwargs):
             return clock.timed("augment", original_shifts(max_shift, *args, **kwargs))
@@ -124,16 +126,18 @@ def breakdown(raw: dict[str, float], epoch_seconds: float) -> dict[str, float]:
     return parts
 
 
-def profile(overrides: list[str], epochs: int = 3) -> dict:
+def profile(overrides: list[str], epochs: int = 3, cpu_time: bool = False) -> dict:
     """Median seconds per category over ``epochs`` profiled epochs of the configured run.
 
     The first epoch is left out of the medians when there are more than one (it
-    allocates the scratch arrays and warms the caches).
+    allocates the scratch arrays and warms the caches). ``cpu_time`` times the pieces
+    in CPU seconds of the training thread instead of wall seconds: steadier on a busy
+    machine, and the same thing when BLAS runs on one thread; ``other`` is then left out.
     """
     from harness import hookimpl
     from harness.training.experiment import run_experiment
 
-    clock = Clock()
+    clock = Clock(time.thread_time if cpu_time else time.perf_counter)
     per_epoch: list[dict[str, float]] = []
     steps: list[int] = []
 
@@ -141,12 +145,18 @@ def profile(overrides: list[str], epochs: int = 3) -> dict:
         @hookimpl
         def harness_epoch_start(self, run, epoch):
             clock.take()
+            self.cpu_start = time.thread_time()
 
         @hookimpl
         def harness_epoch_end(self, run, epoch, metrics):
             raw = clock.take()
-            per_epoch.append(breakdown(raw, metrics["epoch_seconds"]) | {"epoch": metrics["epoch_seconds"]})
+            seconds = metrics["epoch_seconds"]
+            if cpu_time:  # the epoch's CPU seconds, validation left out as in epoch_seconds
+                seconds = time.thread_time() - self.cpu_start - raw.pop("validation", 0.0)
+            per_epoch.append(breakdown(raw, seconds) | {"epoch": seconds})
             steps.append(run.steps_per_epoch)
+
+    from runs import compose_run
 
     cfg, pm = compose_run([*overrides, f"training.epochs={epochs}"])
     pm.register(EpochTimer(), name="epoch-profile")
@@ -154,21 +164,6 @@ def profile(overrides: list[str], epochs: int = 3) -> dict:
         run_experiment(cfg, pm=pm)
     kept = per_epoch[1:] or per_epoch
     return {key: statistics.median(e[key] for e in kept) for key in (*CATEGORIES, "epoch")} | {"steps": steps[-1]}
-
-
-def compose_run(overrides: list[str]):
-    """A benchmark run's config (no tracking, plots, diagnostics or checkpoints) and plugins."""
-    from hydra import compose, initialize_config_dir
-
-    from harness.plugins import load_plugins
-    from harness.resources import config_dir
-
-    with initialize_config_dir(version_base="1.3", config_dir=str(config_dir()), job_name="benchmark"):
-        cfg = compose("config", overrides=[
-            "tracking=none", "progress=never", "diagnostics.enabled=false", "reports.plots=false",
-            "training.checkpoint_every=0", "paths.project_dir=.", "paths.output_dir=.", *overrides,
-        ])
-    return cfg, load_plugins(use_env=False)
 
 
 def format_breakdown(parts: dict[str, float]) -> list[tuple[str, str]]:
@@ -184,9 +179,10 @@ def format_breakdown(parts: dict[str, float]) -> list[tuple[str, str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--cpu-time", action="store_true", help="CPU seconds of the training thread, not wall seconds")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
-    parts = profile(args.overrides, args.epochs)
+    parts = profile(args.overrides, args.epochs, args.cpu_time)
     print(f"profiled epoch: {parts['epoch']:.3f} s, {parts['steps']} steps")
     for name, value in format_breakdown(parts):
         print(f"{name:<20} {value}")
