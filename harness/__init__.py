@@ -73,6 +73,7 @@ from harness.records import (  # noqa: E402
     SweepJob,
     holdout,
 )
+from harness.jobs import read_results as read_sweep_jobs  # noqa: E402
 from harness.training.checkpoint import files as checkpoint_files  # noqa: E402
 from harness.training.weights import load_model_files, predict_classes, save_model_files  # noqa: E402
 
@@ -88,6 +89,7 @@ __all__ = [
     "NamedParameter",
     # records hooks receive
     "Splits", "holdout", "DatasetProvenance", "RunInfo", "RunResult", "SweepInfo", "SweepJob", "RunRecord",
+    "read_sweep_jobs",
     # gradient checkers
     "CheckResult", "Subject",
     # engine authors
