@@ -14,8 +14,8 @@ has no ``dense``), with the engine's softmax cross-entropy, and trains it with m
 (state to restore too) on ``K + M`` batches:
 
 1. uninterrupted: ``K + M`` steps;
-2. interrupted: ``K`` steps, :func:`harness.training.checkpoint.save`, a *fresh* model
-   built from the same spec and seed, :func:`~harness.training.checkpoint.restore`,
+2. interrupted: ``K`` steps, :func:`harness.save_checkpoint` (what a run writes), a
+   *fresh* model built from the same spec and seed, :func:`harness.restore_checkpoint`,
    then the remaining ``M`` steps.
 
 Parameters, buffers and generator states must then be bit-identical, and so must the
@@ -30,10 +30,18 @@ import tempfile
 from pathlib import Path
 import numpy as np
 
-from harness import BufferedLayer, CheckResult, RandomLayer, Subject
+from harness import (
+    BufferedLayer,
+    CheckResult,
+    RandomLayer,
+    Subject,
+    TrainingState,
+    model_arrays,
+    model_components,
+    restore_checkpoint,
+    save_checkpoint,
+)
 from harness import validation as v
-from harness.training import checkpoint  # not yet in harness.__all__: save/restore are what a resume runs
-from harness.training.arrays import model_arrays, model_components
 
 BIT_FOR_BIT = math.ulp(0.0)  # the smallest positive double: only an exact match is below it
 WIDTH = 5  # the input size every checker builds layers with (composite check_options assume it)
@@ -98,10 +106,10 @@ class ResumeCheck:
         self._train(interrupted, optimizer, steps[: self.before])
         resumed, resumed_optimizer = self._model(subject, loss_name, alone), HeavyBall()
         with tempfile.TemporaryDirectory(prefix="harness-resume-check-") as tmp:
-            checkpoint.save(Path(tmp), model=interrupted, optimizer=optimizer, shuffle_rng=np.random.default_rng(1),
-                            data_rng=np.random.default_rng(2), state=checkpoint.TrainingState(step=self.before),
+            save_checkpoint(Path(tmp), model=interrupted, optimizer=optimizer, shuffle_rng=np.random.default_rng(1),
+                            data_rng=np.random.default_rng(2), state=TrainingState(step=self.before),
                             config_yaml="", ids={})
-            checkpoint.restore(Path(tmp), model=resumed, optimizer=resumed_optimizer,
+            restore_checkpoint(Path(tmp), model=resumed, optimizer=resumed_optimizer,
                                shuffle_rng=np.random.default_rng(), data_rng=np.random.default_rng())
         self._train(resumed, resumed_optimizer, steps[self.before:])
 
