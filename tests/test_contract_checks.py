@@ -105,6 +105,11 @@ class Exploding:
         return base_lr * 2.0 ** epoch
 
 
+class ReturnsNothing:
+    def lr(self, base_lr, epoch, total_epochs):
+        base_lr * 0.9 ** epoch  # the return was forgotten
+
+
 class WrongSignature:
     def lr(self, epoch):
         return 0.1
@@ -144,7 +149,8 @@ class WarmUp:
 SCHEDULES = Registers(*[
     ("schedule", name, cls, None)
     for name, cls in [
-        ("from_one", CosineFromOne), ("to_zero", LinearToZero), ("exploding", Exploding), ("signature", WrongSignature),
+        ("from_one", CosineFromOne), ("to_zero", LinearToZero), ("exploding", Exploding), ("nothing", ReturnsNothing),
+        ("signature", WrongSignature),
         ("counts_calls", CountsCalls), ("zero_between", ZeroBetweenEpochs),
         ("zero_between_per_step", ZeroBetweenEpochsPerStep), ("warm_up", WarmUp),
     ]
@@ -158,6 +164,7 @@ def test_each_broken_schedule_fails_the_aspect_it_breaks_with_a_reason():
         "from_one": ["epoch 0"],
         "to_zero": ["rates"],
         "exploding": ["rates"],
+        "nothing": ["rates"],
         "signature": ["signature"],
         "counts_calls": ["epoch 0", "pure"],
         "zero_between": [],
@@ -170,6 +177,7 @@ def test_each_broken_schedule_fails_the_aspect_it_breaks_with_a_reason():
     )
     assert results["to_zero"]["rates"].detail == "lr(0.1, 1, 2) = 0, not positive (a step with rate 0 does nothing)"
     assert results["exploding"]["rates"].detail == "lr(0.1, 7, 10) = 12.8, more than 10 (100 times the base rate)"
+    assert results["nothing"]["rates"].detail == "lr(0.1, 0, 1) returned NoneType None, not a number"
     assert results["signature"]["signature"].detail.startswith("lr cannot be called as lr(base_lr, epoch, total_epochs): ")
     assert "a fresh schedule asked from epoch 50 (as after a resume)" in results["counts_calls"]["pure"].detail
     assert results["zero_between_per_step"]["rates"].detail.startswith("lr(0.1, 0.142857, 1) = 0, not positive")
@@ -180,7 +188,7 @@ def test_each_broken_schedule_fails_the_aspect_it_breaks_with_a_reason():
 
 
 def test_datasets_are_subjects_and_the_synthetic_ones_pass():
-    cases = {c.subject.name: c for c in select_cases(Registry(load_plugins(use_env=False)), checker="dataset_contract")}
+    cases = {c.subject.name: c for c in select_cases(registry_with(builtins=("datasets", "gradcheck")), checker="dataset_contract")}
     assert set(cases) == {"blobs", "moons", "mnist", "fashion_mnist"}
     for name in ("blobs", "moons"):
         report = cases[name].run()

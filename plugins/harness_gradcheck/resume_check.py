@@ -10,8 +10,8 @@ running average in a plain attribute) resumes differently, silently.
 
 So for every layer and activation of every engine the check builds a tiny model around
 it, ``dense(5) → layer → dense(3)`` in the layer's engine (the layer alone if the engine
-has no ``dense``), with the engine's softmax cross-entropy, and trains it with momentum
-(state to restore too) on ``K + M`` batches:
+has no ``dense``), with the engine's softmax cross-entropy (or another of its losses),
+and trains it with momentum (state to restore too) on ``K + M`` batches:
 
 1. uninterrupted: ``K + M`` steps;
 2. interrupted: ``K`` steps, :func:`harness.save_checkpoint` (what a run writes), a
@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import tempfile
 from pathlib import Path
+
 import numpy as np
 
 from harness import (
