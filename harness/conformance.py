@@ -27,7 +27,6 @@ import math
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-
 from typing import Any
 
 from harness.errors import ConfigError, PluginError
