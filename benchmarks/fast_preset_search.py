@@ -1,11 +1,13 @@
 """The search behind ``+experiment=mnist_fast``: which recipe reaches 98 % fastest.
 
 Each candidate (a set of Hydra overrides with a fixed number of epochs) is trained for
-several seeds. A candidate *qualifies* when its final **validation** accuracy is at least
-``--val-target`` for every seed; among those, the preset is the one with the least
-estimated training time (its epochs × its measured seconds per epoch). Test accuracy is
-recorded after every epoch for the report, and never used to choose: the epoch count is
-fixed in the recipe, not a stopping rule that looks at the test set.
+several seeds. A candidate *qualifies* when its final **validation** accuracy, averaged
+over the seeds, is at least ``--val-target``; among those, the preset is the one with the
+fewest epochs (same model and batch size: the training time is proportional to them),
+ties broken by the higher mean validation accuracy. Test accuracy is recorded after
+every epoch for the report, and never used to choose: the epoch count is fixed in the
+recipe, not a stopping rule that looks at the test set. (Seconds per epoch are printed
+too, but on a shared machine they measure the load more than the recipe.)
 
 Usage::
 
@@ -49,7 +51,16 @@ def width_grid() -> list[list[str]]:
     return grid
 
 
-GRIDS = {"onecycle": one_cycle_grid, "width": width_grid}
+def short_grid() -> list[list[str]]:
+    """The second stage: the shortest candidates of the first, and their neighbours."""
+    smoothed = "model.loss={type: softmax_cross_entropy, label_smoothing: 0.1}"
+    grid = []
+    for epochs, lr, batch in ((2, 0.2, 64), (2, 0.3, 128), (3, 0.2, 128), (3, 0.3, 128), (3, 0.4, 128), (4, 0.4, 128)):
+        grid.append([f"training.epochs={epochs}", "schedule=one_cycle", f"optimizer.lr={lr}", f"gd.batch_size={batch}", smoothed])
+    return grid
+
+
+GRIDS = {"onecycle": one_cycle_grid, "width": width_grid, "short": short_grid}
 
 
 def run_grid(grid: list[list[str]], seeds: list[int], out: Path) -> None:
@@ -83,12 +94,13 @@ def report(path: Path, val_target: float) -> None:
         vals = [r["epochs"][-1]["val_accuracy"] for r in records]
         tests = [r["epochs"][-1]["test_accuracy"] for r in records]
         seconds = statistics.median(e["epoch_seconds"] for r in records for e in r["epochs"])
-        rows.append((min(vals) >= val_target, epochs * seconds, min(vals), statistics.mean(vals), min(tests), statistics.mean(tests),
-                     len(records), " ".join(overrides)))
-    rows.sort(key=lambda r: (not r[0], r[1]))
-    print(f"{'ok':<3} {'est. s':>7} {'val min':>8} {'val mean':>8} {'test min':>8} {'test mean':>9} {'n':>2}  overrides")
-    for ok, est, vmin, vmean, tmin, tmean, n, text in rows:
-        print(f"{'*' if ok else ' ':<3} {est:7.2f} {100 * vmin:8.2f} {100 * vmean:8.2f} {100 * tmin:8.2f} {100 * tmean:9.2f} {n:>2}  {text}")
+        rows.append((statistics.mean(vals) >= val_target, epochs, seconds, min(vals), statistics.mean(vals), min(tests),
+                     statistics.mean(tests), len(records), " ".join(overrides)))
+    rows.sort(key=lambda r: (not r[0], r[1], -r[4]))
+    print(f"{'ok':<3} {'epochs':>6} {'s/epoch':>7} {'val min':>8} {'val mean':>8} {'test min':>8} {'test mean':>9} {'n':>2}  overrides")
+    for ok, epochs, seconds, vmin, vmean, tmin, tmean, n, text in rows:
+        print(f"{'*' if ok else ' ':<3} {epochs:6d} {seconds:7.2f} {100 * vmin:8.2f} {100 * vmean:8.2f} {100 * tmin:8.2f} "
+              f"{100 * tmean:9.2f} {n:>2}  {text}")
 
 
 def main() -> None:
@@ -97,7 +109,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--out", type=Path, default=Path("fast_preset_search.jsonl"))
     parser.add_argument("--report", type=Path, default=None, help="print the table of a search file")
-    parser.add_argument("--val-target", type=float, default=0.982)
+    parser.add_argument("--val-target", type=float, default=0.980, help="mean final validation accuracy to qualify")
     args = parser.parse_args()
     if args.report:
         report(args.report, args.val_target)
