@@ -27,9 +27,22 @@ LAUNCHER_PID = "HARNESS_LAUNCHER_PID"
 exit_code = 0
 
 
-def write_result(output_dir: Path, **outcome) -> None:
+def write_result(output_dir: Path, **outcome) -> dict:
+    """Record a job's outcome in its folder; returned too, as the job's value for a sweeper."""
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / RESULT_FILE).write_text(json.dumps(outcome, default=str))
+    return outcome
+
+
+# The summary entries a job reports to the sweep (a search sweeper optimises one of them).
+REPORTED = ("best_val_accuracy", "test_accuracy", "test_loss", "diverged")
+
+
+def reported(summary: dict, ids: dict) -> dict:
+    """``best_val_accuracy``, ``test_accuracy``... as plain floats, and the tracked run id."""
+    values = {k: float(summary[k]) for k in REPORTED if isinstance(summary.get(k), (int, float))}
+    run_id = ids.get("mlflow_run_id") or summary.get("run_id")
+    return {**values, **({"run_id": str(run_id)} if run_id else {})}
 
 
 def read_results(sweep_dir: Path) -> list[dict]:

@@ -73,27 +73,27 @@ def app(cfg: DictConfig):
         if not multirun:
             sys.exit(exc.exit_code)
         if exc.finished_run is not None:
-            sweep_report.write_result(output_dir, status="FINISHED", test_accuracy=exc.finished_run.summary.get("test_accuracy"))
+            outcome = sweep_report.write_result(
+                output_dir, status="FINISHED", **sweep_report.reported(exc.finished_run.summary, exc.finished_run.ids))
         else:
-            sweep_report.write_result(output_dir, status="KILLED", error=str(exc))
+            outcome = sweep_report.write_result(output_dir, status="KILLED", error=str(exc))
         if sweep_report.in_launcher_process():
             raise  # Ctrl-C on a sweep run in this process stops the whole sweep
-        return None  # one worker was stopped (preempted): the others go on
+        return outcome  # one worker was stopped (preempted): the others go on
     except HarnessError as exc:
         print(f"harness-train: error: {exc}", file=sys.stderr)
         if not multirun:
             sys.exit(exc.exit_code)
-        sweep_report.write_result(output_dir, status="FAILED", error=str(exc))
-        return None  # recorded; the sweep goes on
+        return sweep_report.write_result(output_dir, status="FAILED", error=str(exc))  # recorded; the sweep goes on
     except Exception as exc:
         if not multirun:
             raise
         log.exception("job failed")
-        sweep_report.write_result(output_dir, status="FAILED", error=f"{type(exc).__name__}: {exc}")
-        return None
+        return sweep_report.write_result(output_dir, status="FAILED", error=f"{type(exc).__name__}: {exc}")
     if multirun:
+        # The job's value for the sweeper: its status and summary (a search optimises best_val_accuracy).
         status = "SKIPPED" if run.state.get("skipped") else "FINISHED"
-        sweep_report.write_result(output_dir, status=status, test_accuracy=run.summary.get("test_accuracy"))
+        return sweep_report.write_result(output_dir, status=status, **sweep_report.reported(run.summary, run.ids))
     return run.summary.get("test_accuracy")
 
 

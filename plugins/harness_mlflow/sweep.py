@@ -59,6 +59,39 @@ def all_configs_finished(children) -> bool:
     return all(done.values())
 
 
+def parent_name(name: str, swept: list[str]) -> str:
+    """``sweep lr_search: optimizer.lr gd.batch_size``: the experiment and what the sweep
+    varies; never the fixed overrides (a tracking URI, a path) nor their values."""
+    return f"sweep {name}: {' '.join(swept)}" if swept else f"sweep {name}"
+
+
+# --- Files and tags a sweeper or launcher leaves for the parent run (plugin API 1.0,
+# item 5: the core will attach <sweep dir>/sweep_summary/ itself; until then, here). ---
+SUMMARY_DIR = "sweep_summary"
+SUMMARY_TAGS = "tags.json"
+
+
+def attach_sweep_summary(client, parent_id: str, sweep_dir: Path) -> None:
+    """Upload ``<sweep dir>/sweep_summary/*`` to the parent and set ``tags.json``'s tags."""
+    folder = sweep_dir / SUMMARY_DIR
+    if not folder.is_dir():
+        return
+    from mlflow.entities import RunTag
+
+    try:
+        tags_file = folder / SUMMARY_TAGS
+        if tags_file.is_file():
+            tags = json.loads(tags_file.read_text())
+            if not isinstance(tags, dict):
+                raise ValueError(f"{tags_file} is not a JSON object")
+            retrying(client.log_batch, parent_id, tags=[RunTag(str(k), str(v)[:5000]) for k, v in tags.items()])
+        for path in sorted(folder.iterdir()):
+            if path.is_file() and path.name != SUMMARY_TAGS:
+                retrying(client.log_artifact, parent_id, str(path))
+    except Exception:  # the parent's status matters more than its summary
+        log.exception("could not attach %s to the sweep's parent run", folder)
+
+
 def read_sweep_file(sweep_dir: str | Path) -> dict | None:
     path = Path(sweep_dir) / SWEEP_FILE
     try:
@@ -94,7 +127,7 @@ class SweepParent:
         key = sweep_key(str(config.name), overrides, params)
         swept = swept_keys(overrides, params)
         reuse = tracking.get("resume_sweeps", True)
-        self.parent_id = (reuse and self._reuse(exp_id, key)) or self._create(exp_id, key, overrides, config)
+        self.parent_id = (reuse and self._reuse(exp_id, key)) or self._create(exp_id, key, overrides, config, swept)
         sweep_dir = Path(str(config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         (sweep_dir / SWEEP_FILE).write_text(json.dumps({
@@ -117,8 +150,8 @@ class SweepParent:
             return run_id
         return None
 
-    def _create(self, exp_id: str, key: str, overrides: list[str], config: DictConfig) -> str:
-        name = f"sweep {config.name}: {' '.join(o for o in overrides if not o.startswith('hydra')) or 'presets'}"
+    def _create(self, exp_id: str, key: str, overrides: list[str], config: DictConfig, swept: list[str]) -> str:
+        name = parent_name(str(config.name), swept)
         tags = {
             "harness.sweep": "parent", "harness.sweep_key": key,
             "harness.overrides": " ".join(overrides)[:5000], "harness.command": " ".join(sys.argv)[:5000],
@@ -132,6 +165,7 @@ class SweepParent:
         children = children_of(self.client, self.parent_id)
         ok = bool(jobs) and all(j["status"] in ("FINISHED", "SKIPPED") for j in jobs)
         ok = ok and bool(children) and all_configs_finished(children)
+        attach_sweep_summary(self.client, self.parent_id, Path(str(config.hydra.sweep.dir)))
         try:
             folder = Path(str(config.hydra.sweep.dir)) / "comparison"
             for path in comparison_artifacts(self.client, latest_per_config(children), folder, title=str(config.name)):

@@ -1,0 +1,176 @@
+"""The ask/tell loop: ask for trials, launch them as jobs, tell Optuna what each returned.
+
+Only this (the launching) process talks to the study's storage; jobs just train and
+return their summary (``harness-train``'s task function returns a dict with ``status``
+and the run's summary metrics). A job that failed, diverged or returned no finite value
+for the metric is told to Optuna as a FAILED trial: the study goes on, and TPE learns
+to avoid that region. Trials left RUNNING by a sweep that died (same host, process
+gone) are marked failed and run again, so a re-run of the same command resumes the
+study until it holds ``n_trials`` trials.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import socket
+import warnings
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from harness.errors import ConfigError
+from hydra_plugins.harness_optuna_sweeper import _search_space as search_space
+
+log = logging.getLogger("harness.optuna")
+SUMMARY_DIR = "sweep_summary"
+STORE_FILE = "optuna.db"
+KILLED = "KILLED"  # user attr harness.status of a trial whose sweep died: not counted, run again
+
+
+def default_study_name(name: str, space: search_space.SearchSpace) -> str:
+    """``<name>-<hash>``: the same search space and fixed overrides give the same study."""
+    text = json.dumps([name, sorted(space.fixed), sorted((k, repr(v)) for k, v in space.distributions.items())])
+    return f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+
+
+def resolve_storage(storage: str | None) -> str | None:
+    """``None`` (Optuna's in-memory storage) for "memory"; the launch directory's optuna.db by default."""
+    if storage == "memory":
+        return None
+    if storage is None:
+        return f"sqlite:///{(Path.cwd() / STORE_FILE).resolve()}"
+    if "://" not in str(storage):
+        raise ConfigError(f"hydra.sweeper.storage must be an Optuna storage URL (sqlite:///abs/path.db, "
+                          f"postgresql+psycopg://...), 'memory' or null, got {storage!r}")
+    return str(storage)
+
+
+def redact(url: str | None) -> str:
+    """A storage URL without its password, for logs and tags."""
+    if url is None:
+        return "memory"
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("://", 1)[0] + "://…"
+
+
+def counted(study) -> int:
+    """Trials that count towards ``n_trials``: finished ones, not those a dead sweep left."""
+    from optuna.trial import TrialState
+
+    return sum(1 for t in study.get_trials(deepcopy=False)
+               if t.state in (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
+               and t.user_attrs.get("harness.status") != KILLED)
+
+
+def fail_stale_trials(study) -> int:
+    """RUNNING trials whose driver (this host, a pid that is gone) died with its sweep."""
+    import optuna
+    from optuna.trial import TrialState
+
+    stale = 0
+    for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        attrs = frozen.user_attrs
+        if attrs.get("harness.host") != socket.gethostname() or _alive(attrs.get("harness.pid")):
+            continue
+        trial = optuna.trial.Trial(study, frozen._trial_id)
+        trial.set_user_attr("harness.status", KILLED)
+        study.tell(trial, state=TrialState.FAIL)
+        stale += 1
+    return stale
+
+
+def _alive(pid) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (TypeError, ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def outcome(result, metric: str) -> tuple[float | None, dict[str, Any]]:
+    """``(objective or None, what the job reported)`` from a Hydra ``JobReturn``."""
+    try:
+        reported = result.return_value  # re-raises what the job raised
+    except Exception as exc:
+        return None, {"status": "FAILED", "error": f"{type(exc).__name__}: {exc}"}
+    if not isinstance(reported, dict):
+        return None, {"status": "FAILED", "error": f"the job returned {reported!r}, not a summary"}
+    value = reported.get(metric)
+    if reported.get("status") not in ("FINISHED", "SKIPPED") or reported.get("diverged") is not None:
+        return None, reported
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None, {**reported, "error": f"no finite {metric} in the job's summary"}
+    return float(value), reported
+
+
+def run_study(sweeper, arguments: list[str]) -> list:
+    import optuna
+    from optuna.trial import TrialState
+
+    config = sweeper.config
+    sweep_dir = Path(str(config.hydra.sweep.dir))
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(config, sweep_dir / "multirun.yaml")
+    space = search_space.parse(sweeper.params, arguments, sweeper.hydra_context.config_loader)
+    study_name = sweeper.study_name or default_study_name(str(config.name), space)
+    storage = resolve_storage(sweeper.storage)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sampler = optuna.samplers.TPESampler(seed=sweeper.seed, n_startup_trials=sweeper.n_startup_trials,
+                                             multivariate=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name=study_name, storage=storage, sampler=sampler,
+                                direction=sweeper.direction, load_if_exists=True)
+    if study.direction.name.lower() != sweeper.direction:
+        raise ConfigError(f"hydra.sweeper.direction: study {study_name!r} already exists and is to "
+                          f"{study.direction.name.lower()}, not {sweeper.direction}")
+    stale = fail_stale_trials(study)
+    done = counted(study)
+    log.info("Optuna study %r (%s, storage %s): %d of %d trials done%s", study_name, sweeper.direction,
+             redact(storage), done, sweeper.n_trials, f", {stale} left by a dead sweep will run again" if stale else "")
+    if done >= sweeper.n_trials:
+        log.warning("study %r already holds its %d trials: nothing to run (raise hydra.sweeper.n_trials to continue it, "
+                    "or name a new study with hydra.sweeper.study_name=...)", study_name, sweeper.n_trials)
+    returns, job_idx = [], len(study.trials)
+    identity = {"harness.host": socket.gethostname(), "harness.pid": str(os.getpid())}
+    while (remaining := sweeper.n_trials - counted(study)) > 0:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            batch = [study.ask(space.distributions) for _ in range(min(sweeper.n_jobs, remaining))]
+        for trial in batch:
+            for key, value in identity.items():
+                trial.set_user_attr(key, value)
+        results = sweeper.launcher.launch([space.overrides(t.params) for t in batch], initial_job_idx=job_idx)
+        job_idx += len(batch)
+        for trial, result in zip(batch, results):
+            value, reported = outcome(result, sweeper.metric)
+            trial.set_user_attr("harness.status", str(reported.get("status", "FAILED")))
+            for key in ("run_id", "error", "test_accuracy"):
+                if reported.get(key) is not None:
+                    trial.set_user_attr(f"harness.{key}", reported[key] if key != "error" else str(reported[key])[:500])
+            if value is None:
+                study.tell(trial, state=TrialState.FAIL)
+                log.warning("trial %d FAILED (%s): told Optuna; the study goes on", trial.number,
+                            reported.get("error") or reported.get("status"))
+            else:
+                study.tell(trial, value)
+                log.info("trial %d: %s = %.6g %s", trial.number, sweeper.metric, value, trial.params)
+        returns.append(results)
+    from hydra_plugins.harness_optuna_sweeper._summary import write_summary
+
+    try:
+        write_summary(study, sweep_dir / SUMMARY_DIR, sweeper.metric, redact(storage))
+    except Exception:  # the study is stored; a plot must not fail the sweep
+        log.exception("could not write the study summary")
+    return returns
