@@ -33,7 +33,7 @@ test-fast: $(STAMP)
 ## themselves. PostgreSQL ones need Debian's `postgresql` (.ci/run installs it).
 INTEGRATION_STAMP := $(VENV)/.integration
 $(INTEGRATION_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet --editable '.[test,optuna,postgres,slurm]'
+	$(BIN)/python -m pip install --quiet --editable '.[test,optuna,postgres,slurm,ray]'
 	@touch $(INTEGRATION_STAMP)
 
 test-integration: $(INTEGRATION_STAMP)
