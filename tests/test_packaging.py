@@ -45,6 +45,8 @@ def test_wheel_contains_core_plugins_and_configs(wheel):
     for package in BUILTIN_PACKAGES:
         assert f"{package}/__init__.py" in names
     assert "hydra_plugins/harness_searchpath/__init__.py" in names
+    assert {"hydra_plugins/harness_optuna_sweeper/__init__.py", "hydra_plugins/harness_optuna_sweeper/_study.py",
+            "harness/conf/experiment/lr_search.yaml"} <= names
     assert not any(n.startswith(("plugins/", "tests/", "conf/")) for n in names)
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
