@@ -112,14 +112,19 @@ def test_a_study_whose_sweep_was_killed_resumes_where_it_stopped(tmp_path):
     plan.write_text("{}")
     again = search(tmp_path, *args, env=env)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "0 of 2 trials done, 1 left by a dead sweep will run again" in again.stderr
+    assert "0 of 2 trials done, 1 left by a dead sweep will run again" in again.stdout + again.stderr
     trials = study_of(tmp_path, _study_name(tmp_path)).trials
     assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"]
-    assert trials[0].user_attrs["harness.status"] == "KILLED"
+    # The killed trial's configuration ran again first; the next one is a new proposal.
+    assert trials[1].user_attrs["harness.rerun_of"] == 0 and trials[1].params == trials[0].params
+    assert trials[2].params != trials[0].params
+    _, (parent,), children = runs_of(tmp_path)
+    assert parent.info.status == "FINISHED" and len(children) == 3
+    assert sorted(c.info.status for c in children) == ["FINISHED", "FINISHED", "RUNNING"]  # until `harness runs repair`
     # Raising n_trials continues the same study.
     more = search(tmp_path, *[a.replace("n_trials=2", "n_trials=3") for a in args], env=env)
     assert more.returncode == 0, more.stderr[-3000:]
-    assert "2 of 3 trials done" in more.stderr
+    assert "2 of 3 trials done" in more.stdout + more.stderr
     assert len(study_of(tmp_path, _study_name(tmp_path)).trials) == 4
 
 

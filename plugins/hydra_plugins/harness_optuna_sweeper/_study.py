@@ -5,8 +5,8 @@ return their summary (``harness-train``'s task function returns a dict with ``st
 and the run's summary metrics). A job that failed, diverged or returned no finite value
 for the metric is told to Optuna as a FAILED trial: the study goes on, and TPE learns
 to avoid that region. Trials left RUNNING by a sweep that died (same host, process
-gone) are marked failed and run again, so a re-run of the same command resumes the
-study until it holds ``n_trials`` trials.
+gone) are marked failed and their parameters asked again first, so a re-run of the
+same command resumes the study until it holds ``n_trials`` trials.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from hydra_plugins.harness_optuna_sweeper import _search_space as search_space
 log = logging.getLogger("harness.optuna")
 SUMMARY_DIR = "sweep_summary"
 STORE_FILE = "optuna.db"
-KILLED = "KILLED"  # user attr harness.status of a trial whose sweep died: not counted, run again
 
 
 def default_study_name(name: str, space: search_space.SearchSpace) -> str:
@@ -63,17 +62,20 @@ def redact(url: str | None) -> str:
 
 
 def counted(study) -> int:
-    """Trials that count towards ``n_trials``: finished ones, not those a dead sweep left."""
+    """Trials that count towards ``n_trials``: finished ones, not those a dead sweep left
+    (another trial runs their parameters again: its user attr ``harness.rerun_of``)."""
     from optuna.trial import TrialState
 
-    return sum(1 for t in study.get_trials(deepcopy=False)
-               if t.state in (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
-               and t.user_attrs.get("harness.status") != KILLED)
+    trials = study.get_trials(deepcopy=False)
+    replaced = {t.user_attrs["harness.rerun_of"] for t in trials if "harness.rerun_of" in t.user_attrs}
+    return sum(1 for t in trials
+               if t.state in (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED) and t.number not in replaced)
 
 
 def fail_stale_trials(study) -> int:
-    """RUNNING trials whose driver (this host, a pid that is gone) died with its sweep."""
-    import optuna
+    """RUNNING trials whose driver (this host, a pid that is gone) died with its sweep:
+    told FAILED, and their parameters queued to be asked again first (as a grid sweep's
+    unfinished jobs run again), so the sweep's record ends complete under its parent."""
     from optuna.trial import TrialState
 
     stale = 0
@@ -81,9 +83,8 @@ def fail_stale_trials(study) -> int:
         attrs = frozen.user_attrs
         if attrs.get("harness.host") != socket.gethostname() or _alive(attrs.get("harness.pid")):
             continue
-        trial = optuna.trial.Trial(study, frozen._trial_id)
-        trial.set_user_attr("harness.status", KILLED)
-        study.tell(trial, state=TrialState.FAIL)
+        study.tell(frozen.number, state=TrialState.FAIL)
+        study.enqueue_trial(frozen.params, user_attrs={"harness.rerun_of": frozen.number})
         stale += 1
     return stale
 
@@ -125,16 +126,18 @@ def run_study(sweeper, arguments: list[str]) -> list:
     space = search_space.parse(sweeper.params, arguments, sweeper.hydra_context.config_loader)
     study_name = sweeper.study_name or default_study_name(str(config.name), space)
     storage = resolve_storage(sweeper.storage)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        sampler = optuna.samplers.TPESampler(seed=sweeper.seed, n_startup_trials=sweeper.n_startup_trials,
-                                             multivariate=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(study_name=study_name, storage=storage, sampler=sampler,
-                                direction=sweeper.direction, load_if_exists=True)
+    study = optuna.create_study(study_name=study_name, storage=storage, direction=sweeper.direction,
+                                load_if_exists=True)
     if study.direction.name.lower() != sweeper.direction:
         raise ConfigError(f"hydra.sweeper.direction: study {study_name!r} already exists and is to "
                           f"{study.direction.name.lower()}, not {sweeper.direction}")
+    # Seeded by the trials already there: a resumed study must not propose its first trials again.
+    seed = None if sweeper.seed is None else sweeper.seed + len(study.trials)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=sweeper.n_startup_trials,
+                                                   multivariate=True)
     stale = fail_stale_trials(study)
     done = counted(study)
     log.info("Optuna study %r (%s, storage %s): %d of %d trials done%s", study_name, sweeper.direction,

@@ -48,11 +48,14 @@ def trials_csv(study, metric: str) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["trial", "state", metric, *names, "test_accuracy", "run_id", "error"])
+    rerun = {t.user_attrs["harness.rerun_of"]: t.number for t in trials if "harness.rerun_of" in t.user_attrs}
     for t in trials:
+        error = t.user_attrs.get("harness.error", "")
+        if t.number in rerun:
+            error = f"its sweep was killed; run again as trial {rerun[t.number]}"
         writer.writerow([t.number, t.state.name, "" if t.value is None else repr(t.value),
                          *(format_value(t.params[n]) if n in t.params else "" for n in names),
-                         t.user_attrs.get("harness.test_accuracy", ""), t.user_attrs.get("harness.run_id", ""),
-                         t.user_attrs.get("harness.error", "")])
+                         t.user_attrs.get("harness.test_accuracy", ""), t.user_attrs.get("harness.run_id", ""), error])
     return out.getvalue()
 
 
