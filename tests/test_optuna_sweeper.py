@@ -131,3 +131,24 @@ def test_a_study_whose_sweep_was_killed_resumes_where_it_stopped(tmp_path):
 def _study_name(project: Path) -> str:
     (name,) = optuna.study.get_all_study_names(storage=f"sqlite:///{project / 'optuna.db'}")
     return name
+
+
+def test_job_outcomes_told_to_optuna():
+    from hydra.core.utils import JobReturn, JobStatus
+
+    from hydra_plugins.harness_optuna_sweeper._study import outcome
+
+    def job(value=None, error=None):
+        result = JobReturn()
+        result.status, result._return_value = (JobStatus.FAILED, error) if error else (JobStatus.COMPLETED, value)
+        return result
+
+    assert outcome(job({"status": "FINISHED", "best_val_accuracy": 0.97}), "best_val_accuracy")[0] == 0.97
+    assert outcome(job({"status": "SKIPPED", "best_val_accuracy": 0.9}), "best_val_accuracy")[0] == 0.9
+    for failed in (job({"status": "FAILED", "error": "training diverged"}),
+                   job({"status": "FINISHED", "best_val_accuracy": 0.1, "diverged": 12.0}),  # on_divergence=record
+                   job({"status": "FINISHED", "best_val_accuracy": float("nan")}),
+                   job({"status": "FINISHED"}), job(0.98), job(error=RuntimeError("boom"))):
+        value, reported = outcome(failed, "best_val_accuracy")
+        assert value is None and reported.get("error"), reported
+    assert outcome(job({"status": "FINISHED", "diverged": 12.0}), "x")[1]["error"] == "training diverged at step 12"

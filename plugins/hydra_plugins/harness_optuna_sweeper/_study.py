@@ -108,7 +108,9 @@ def outcome(result, metric: str) -> tuple[float | None, dict[str, Any]]:
     if not isinstance(reported, dict):
         return None, {"status": "FAILED", "error": f"the job returned {reported!r}, not a summary"}
     value = reported.get(metric)
-    if reported.get("status") not in ("FINISHED", "SKIPPED") or reported.get("diverged") is not None:
+    if reported.get("diverged") is not None:  # training.on_divergence=record: FINISHED, but no result
+        return None, {**reported, "error": f"training diverged at step {reported['diverged']:g}"}
+    if reported.get("status") not in ("FINISHED", "SKIPPED"):
         return None, reported
     if not isinstance(value, (int, float)) or not math.isfinite(value):
         return None, {**reported, "error": f"no finite {metric} in the job's summary"}
