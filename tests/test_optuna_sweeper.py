@@ -67,11 +67,14 @@ def study_of(project: Path, name: str) -> optuna.Study:
 
 
 @pytest.mark.slow
-def test_study_trials_are_children_of_one_parent_failures_are_told_and_the_best_is_tagged(tmp_path):
+@pytest.mark.parametrize("on_divergence", ["fail", "record"])
+def test_study_trials_are_children_of_one_parent_failures_are_told_and_the_best_is_tagged(tmp_path, on_divergence):
     # Plain SGD: lr 1e9 diverges at once; repeated values exercise the skip of identical configs.
     result = search(tmp_path, "optimizer=sgd", "hydra.sweeper.n_trials=6", "hydra.sweeper.study_name=s",
-                    "optimizer.lr=choice(0.05, 0.2, 1e9)")
-    assert "training diverged" in result.stderr
+                    "optimizer.lr=choice(0.05, 0.2, 1e9)", f"training.on_divergence={on_divergence}")
+    assert "training diverged" in result.stdout + result.stderr
+    # A recorded divergence is an outcome, not a failed job: the sweep succeeds.
+    assert result.returncode == (0 if on_divergence == "record" else 1), result.stderr[-3000:]
     client, (parent,), children = runs_of(tmp_path)
     study = study_of(tmp_path, "s")
     states = [t.state for t in study.trials]
@@ -79,16 +82,18 @@ def test_study_trials_are_children_of_one_parent_failures_are_told_and_the_best_
     for trial in study.trials:  # a trial fails exactly when its learning rate diverges
         assert (trial.state == optuna.trial.TrialState.FAIL) == (trial.params["optimizer.lr"] == 1e9)
         assert trial.value is None or 0 < trial.value <= 1
-    assert parent.info.run_name == "sweep search: optimizer.lr"
+    assert parent.info.run_name == "search: optimizer.lr"
     assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
-    assert all(c.info.status == ("FAILED" if c.data.params["optimizer.lr"] == "1000000000.0" else "FINISHED")
+    diverged = "FINISHED" if on_divergence == "record" else "FAILED"
+    assert all(c.info.status == (diverged if c.data.params["optimizer.lr"] == "1000000000.0" else "FINISHED")
                for c in children)
-    best = study.best_trial
+    assert parent.info.status == ("FINISHED" if on_divergence == "record" else "FAILED")
     tags = parent.data.tags
-    assert tags["optuna.study_name"] == "s" and tags["optuna.best_trial"] == str(best.number)
-    assert float(tags["optuna.best_value"]) == best.value
+    best = study.trials[int(tags["optuna.best_trial"])]
+    assert tags["optuna.study_name"] == "s" and best.value == study.best_value
+    assert float(tags["optuna.best_value"]) == best.value and best.user_attrs["harness.status"] == "FINISHED"
     assert float(tags["optuna.best_params.optimizer.lr"]) == best.params["optimizer.lr"]
-    best_run = client.get_run(tags["optuna.best_run_id"])
+    (best_run,) = [c for c in children if c.data.tags["harness.sweep_job"] == tags["optuna.best_job"]]
     assert best_run.data.metrics["best_val_accuracy"] == best.value
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"optuna_study.png", "optuna_trials.csv"} <= artifacts
@@ -133,22 +138,31 @@ def _study_name(project: Path) -> str:
     return name
 
 
-def test_job_outcomes_told_to_optuna():
+def test_job_outcomes_told_to_optuna(tmp_path):
     from hydra.core.utils import JobReturn, JobStatus
+    from omegaconf import OmegaConf
 
     from hydra_plugins.harness_optuna_sweeper._study import outcome
 
-    def job(value=None, error=None):
+    def job(value=None, error=None, record=None):
+        """A JobReturn as a launcher hands it back; ``record``: the job's harness_job.json."""
         result = JobReturn()
         result.status, result._return_value = (JobStatus.FAILED, error) if error else (JobStatus.COMPLETED, value)
+        folder = tmp_path / str(len(list(tmp_path.iterdir())))
+        folder.mkdir()
+        if record is not None:
+            (folder / "harness_job.json").write_text(json.dumps(record))
+        result.hydra_cfg = OmegaConf.create({"hydra": {"runtime": {"output_dir": str(folder)}, "job": {"num": 0}}})
         return result
 
-    assert outcome(job({"status": "FINISHED", "best_val_accuracy": 0.97}), "best_val_accuracy")[0] == 0.97
-    assert outcome(job({"status": "SKIPPED", "best_val_accuracy": 0.9}), "best_val_accuracy")[0] == 0.9
-    for failed in (job({"status": "FAILED", "error": "training diverged"}),
-                   job({"status": "FINISHED", "best_val_accuracy": 0.1, "diverged": 12.0}),  # on_divergence=record
-                   job({"status": "FINISHED", "best_val_accuracy": float("nan")}),
-                   job({"status": "FINISHED"}), job(0.98), job(error=RuntimeError("boom"))):
+    assert outcome(job({"best_val_accuracy": 0.97}), "best_val_accuracy")[0] == 0.97
+    assert outcome(job({"best_val_accuracy": 0.9}, record={"status": "SKIPPED"}), "best_val_accuracy")[0] == 0.9
+    for failed in (job(None, record={"status": "FAILED", "error": "training diverged: ..."}),
+                   job({"best_val_accuracy": 0.1, "diverged_step": 12.0}),  # training.on_divergence=record
+                   job({"best_val_accuracy": float("nan")}),
+                   job({"test_accuracy": 0.9}), job(0.98), job(None), job(error=RuntimeError("boom"))):
         value, reported = outcome(failed, "best_val_accuracy")
         assert value is None and reported.get("error"), reported
-    assert outcome(job({"status": "FINISHED", "diverged": 12.0}), "x")[1]["error"] == "training diverged at step 12"
+    assert outcome(job(None, record={"status": "FAILED", "error": "training diverged: x"}), "m")[1]["error"] == \
+        "training diverged: x"
+    assert outcome(job({"diverged_step": 12.0}), "m")[1]["error"] == "training diverged at step 12"

@@ -73,7 +73,7 @@ def test_sixteen_parallel_jobs_into_a_postgres_backed_server(server, tmp_path):
     print(f"\n16-job joblib sweep (n_jobs=4) into mlflow server on PostgreSQL: {len(children)} children "
           f"under 1 parent in {seconds:.0f} s")
     assert parent.info.status == "FINISHED"
-    assert parent.info.run_name == "sweep pg16: seed"  # no tracking URI, no path
+    assert parent.info.run_name == "pg16: seed"  # no tracking URI, no path
     assert len(children) == 16 and {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
     assert sorted(int(c.data.params["seed"]) for c in children) == list(range(16))
     for child in children:

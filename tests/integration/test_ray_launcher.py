@@ -40,7 +40,7 @@ def test_ray_launcher_sweep_on_a_local_two_cpu_ray(tmp_path):
     runs = client.search_runs([client.get_experiment_by_name("ray").experiment_id])
     (parent,) = [r for r in runs if r.data.tags.get("harness.sweep") == "parent"]
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
-    assert parent.info.status == "FINISHED" and parent.info.run_name == "sweep ray: seed"
+    assert parent.info.status == "FINISHED" and parent.info.run_name == "ray: seed"
     assert len(children) == 2 and {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
     assert sorted(c.data.params["seed"] for c in children) == ["0", "1"]
     for child in children:

@@ -41,7 +41,7 @@ def test_submitit_sweep_records_parent_children_and_where_the_job_logs_are(tmp_p
     result = sweep(tmp_path, "seed=0,1")
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     (parent,), children = runs_of(tmp_path)
-    assert parent.info.status == "FINISHED" and parent.info.run_name == "sweep submitit: seed"
+    assert parent.info.status == "FINISHED" and parent.info.run_name == "submitit: seed"
     assert len(children) == 2 and all(c.info.status == "FINISHED" for c in children)
     assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
     for child in children:

@@ -36,10 +36,7 @@ def draw_study(study, path: Path, metric: str) -> Path:
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
     from optuna.trial import TrialState
 
-    try:
-        from harness import atomic_write
-    except ImportError:
-        from harness.data.cache import atomic_write
+    from harness import atomic_write
 
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]

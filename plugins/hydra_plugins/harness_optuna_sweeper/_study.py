@@ -23,7 +23,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from harness.errors import ConfigError
+from harness import ConfigError
 from hydra_plugins.harness_optuna_sweeper import _search_space as search_space
 
 log = logging.getLogger("harness.optuna")
@@ -99,19 +99,36 @@ def _alive(pid) -> bool:
     return True
 
 
-def outcome(result, metric: str) -> tuple[float | None, dict[str, Any]]:
-    """``(objective or None, what the job reported)`` from a Hydra ``JobReturn``."""
+def job_record(result) -> dict[str, Any]:
+    """The job's own record (``harness_job.json`` in its folder: status, error, summary),
+    as every launcher's jobs write it on the sweep's shared folder; {} if unreadable."""
+    from harness.jobs import RESULT_FILE
+
     try:
-        reported = result.return_value  # re-raises what the job raised
+        folder = Path(str(result.hydra_cfg.hydra.runtime.output_dir))
+        return json.loads((folder / RESULT_FILE).read_text())
+    except Exception:
+        return {}
+
+
+def outcome(result, metric: str) -> tuple[float | None, dict[str, Any]]:
+    """``(objective or None, what the job reported)`` from a Hydra ``JobReturn``: the
+    task function returns the run's summary (a dict of floats), ``None`` if it failed."""
+    record = job_record(result)
+    try:
+        summary = result.return_value  # re-raises what the job raised
     except Exception as exc:
-        return None, {"status": "FAILED", "error": f"{type(exc).__name__}: {exc}"}
-    if not isinstance(reported, dict):
-        return None, {"status": "FAILED", "error": f"the job returned {reported!r}, not a summary"}
-    value = reported.get(metric)
-    if reported.get("diverged") is not None:  # training.on_divergence=record: FINISHED, but no result
-        return None, {**reported, "error": f"training diverged at step {reported['diverged']:g}"}
-    if reported.get("status") not in ("FINISHED", "SKIPPED"):
+        return None, {**record, "status": "FAILED", "error": f"{type(exc).__name__}: {exc}"}
+    if not isinstance(summary, dict):
+        return None, {"status": "FAILED", **record,
+                      "error": record.get("error") or f"the job returned {summary!r}, not a run summary"}
+    reported = {**record, **summary, "status": record.get("status", "FINISHED")}
+    diverged = summary.get("diverged_step", record.get("diverged_step"))
+    if diverged is not None:  # training.on_divergence=record: FINISHED, but no result
+        return None, {**reported, "error": f"training diverged at step {int(diverged)}"}
+    if reported["status"] not in ("FINISHED", "SKIPPED"):
         return None, reported
+    value = summary.get(metric)
     if not isinstance(value, (int, float)) or not math.isfinite(value):
         return None, {**reported, "error": f"no finite {metric} in the job's summary"}
     return float(value), reported
@@ -161,9 +178,11 @@ def run_study(sweeper, arguments: list[str]) -> list:
         for trial, result in zip(batch, results):
             value, reported = outcome(result, sweeper.metric)
             trial.set_user_attr("harness.status", str(reported.get("status", "FAILED")))
-            for key in ("run_id", "error", "test_accuracy"):
-                if reported.get(key) is not None:
-                    trial.set_user_attr(f"harness.{key}", reported[key] if key != "error" else str(reported[key])[:500])
+            trial.set_user_attr("harness.job", str(result.hydra_cfg.hydra.job.num) if result.hydra_cfg else "")
+            if reported.get("error"):
+                trial.set_user_attr("harness.error", str(reported["error"])[:500])
+            if isinstance(reported.get("test_accuracy"), (int, float)):
+                trial.set_user_attr("harness.test_accuracy", float(reported["test_accuracy"]))
             if value is None:
                 study.tell(trial, state=TrialState.FAIL)
                 log.warning("trial %d FAILED (%s): told Optuna; the study goes on", trial.number,

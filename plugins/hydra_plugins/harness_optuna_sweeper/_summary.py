@@ -1,7 +1,7 @@
 """What the sweep's parent run gets: ``<sweep dir>/sweep_summary/``.
 
 ``tags.json`` (flat str -> str: the study, the best trial's number, value, params and
-run id), ``optuna_trials.csv`` (one row per trial) and ``optuna_study.png``. The core
+job number: its child run has the tag ``harness.sweep_job``), ``optuna_trials.csv`` (one row per trial) and ``optuna_study.png``. The core
 attaches the folder's files and tags to the parent run (a tracker does it).
 """
 
@@ -12,10 +12,7 @@ import io
 import json
 from pathlib import Path
 
-try:
-    from harness import atomic_write
-except ImportError:  # before plugin API 1.0 exports it
-    from harness.data.cache import atomic_write
+from harness import atomic_write
 
 from hydra_plugins.harness_optuna_sweeper._search_space import format_value
 
@@ -34,12 +31,19 @@ def study_tags(study, metric: str, storage: str) -> dict[str, str]:
         "optuna.failed": str(sum(1 for t in trials if t.state == TrialState.FAIL)),
     }
     if complete:
-        best = study.best_trial
+        best = best_trial(study, complete)
         tags.update({"optuna.best_trial": str(best.number), "optuna.best_value": repr(best.value)})
         tags.update({f"optuna.best_params.{k}": format_value(v) for k, v in best.params.items()})
-        if best.user_attrs.get("harness.run_id"):
-            tags["optuna.best_run_id"] = str(best.user_attrs["harness.run_id"])
+        if best.user_attrs.get("harness.job"):  # the child run tagged harness.sweep_job=<this>
+            tags["optuna.best_job"] = str(best.user_attrs["harness.job"])
     return tags
+
+
+def best_trial(study, complete: list):
+    """The best trial; among equals the first that ran (a SKIPPED one repeated a finished
+    configuration, whose run is the one to point at)."""
+    sign = -1 if study.direction.name == "MAXIMIZE" else 1
+    return min(complete, key=lambda t: (sign * t.value, t.user_attrs.get("harness.status") == "SKIPPED", t.number))
 
 
 def trials_csv(study, metric: str) -> str:
@@ -47,7 +51,7 @@ def trials_csv(study, metric: str) -> str:
     names = sorted({k for t in trials for k in t.params})
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["trial", "state", metric, *names, "test_accuracy", "run_id", "error"])
+    writer.writerow(["trial", "state", metric, *names, "test_accuracy", "job", "error"])
     rerun = {t.user_attrs["harness.rerun_of"]: t.number for t in trials if "harness.rerun_of" in t.user_attrs}
     for t in trials:
         error = t.user_attrs.get("harness.error", "")
@@ -55,7 +59,7 @@ def trials_csv(study, metric: str) -> str:
             error = f"its sweep was killed; run again as trial {rerun[t.number]}"
         writer.writerow([t.number, t.state.name, "" if t.value is None else repr(t.value),
                          *(format_value(t.params[n]) if n in t.params else "" for n in names),
-                         t.user_attrs.get("harness.test_accuracy", ""), t.user_attrs.get("harness.run_id", ""), error])
+                         t.user_attrs.get("harness.test_accuracy", ""), t.user_attrs.get("harness.job", ""), error])
     return out.getvalue()
 
 

@@ -8,7 +8,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from harness.errors import ConfigError
+from harness import ConfigError
 
 DIRECTIONS = ("maximize", "minimize")
 
@@ -47,7 +47,7 @@ class HarnessOptunaSweeper(Sweeper):
         try:
             import optuna  # noqa: F401
         except ImportError:
-            raise ConfigError("hydra/sweeper=harness_optuna needs Optuna: pip install 'harness[optuna]'") from None
+            raise ConfigError("hydra/sweeper=harness_optuna needs Optuna: pip install 'harness-backprop[optuna]'") from None
         from hydra_plugins.harness_optuna_sweeper._study import run_study
 
         return run_study(self, arguments)
