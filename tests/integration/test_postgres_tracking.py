@@ -92,7 +92,9 @@ def test_sixteen_parallel_jobs_into_a_postgres_backed_server(server, tmp_path):
     output_dir = Path(child.data.tags["harness.output_dir"])
     assert local.read_bytes() == (output_dir / "plots" / "learning_curves.png").read_bytes()
     assert {"checkpoint.json"} <= {Path(a.path).name for a in client.list_artifacts(child.info.run_id, "checkpoint")}
-    assert {"comparison.png", "comparison.csv"} <= {a.path for a in client.list_artifacts(parent.info.run_id)}
+    parent_files = {Path(entry.path).name for item in client.list_artifacts(parent.info.run_id)
+                    for entry in (client.list_artifacts(parent.info.run_id, item.path) if item.is_dir else [item])}
+    assert {"comparison.png", "comparison.csv"} <= parent_files
     # harness compare reads the sweep back from the server.
     compare = subprocess.run([str(BIN / "harness"), "compare", "--uri", url, "--experiment", "pg16",
                               "--out", str(tmp_path / "cmp")], capture_output=True, text=True, timeout=600, env=ENV)
