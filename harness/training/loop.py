@@ -170,13 +170,14 @@ class Trainer:
         params = model.named_parameters()
         budget = self.settings.training.max_seconds
         started = time.perf_counter()
-        done_before, first_batch = st.epoch_seconds, st.batches_done
+        done_before = st.epoch_seconds
         batches = epoch_batches(len(y), self.batch_size, self.shuffle_rng, self.settings.gd.shuffle)
         batch_buffer = np.empty((self.batch_size, *x.shape[1:]), dtype=x.dtype) if self.batch_size < len(y) else None
+        first = st.batches_done  # the epoch's first step here (the rate above is its rate)
         for i, index in enumerate(batches):
-            if i < st.batches_done:
+            if i < first:
                 continue
-            if self.per_step_lr and i > first_batch:  # the first batch's rate was set above
+            if self.per_step_lr and i > first:
                 lr = self._lr(epoch + i / per_epoch)
             xb, yb = gather_rows(x, index, batch_buffer), y[index]
             if augment is not None:
