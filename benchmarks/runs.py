@@ -8,8 +8,6 @@ accuracy stays honest.
 
 from __future__ import annotations
 
-import numpy as np
-
 from harness import hookimpl
 from harness.training.evaluation import evaluate
 
@@ -66,12 +64,3 @@ def train_with_probe(overrides: list[str]):
     probe = TestAccuracyProbe()
     pm.register(probe, name="benchmark-test-probe")
     return run_experiment(cfg, pm=pm), probe
-
-
-def test_arrays():
-    """MNIST's 10k test images as float32 rows in [0, 1], and their labels."""
-    from harness_datasets.mnist import load_mnist
-
-    arrays = load_mnist()
-    x = arrays.test_images.reshape(len(arrays.test_images), -1).astype(np.float32) * np.float32(1 / 255)
-    return x, arrays.test_labels.astype(np.int64)
