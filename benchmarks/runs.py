@@ -8,6 +8,8 @@ accuracy stays honest.
 
 from __future__ import annotations
 
+import tempfile
+
 from harness import hookimpl
 from harness.training.evaluation import evaluate
 
@@ -24,9 +26,10 @@ def compose_run(overrides: list[str]):
     from harness.plugins import activated, load_plugins
     from harness.resources import config_dir
 
+    folder = tempfile.mkdtemp(prefix="harness-benchmark-")  # a run stopped by a signal writes its checkpoint here
     pm = load_plugins(use_env=False)
     with activated(pm), initialize_config_dir(version_base="1.3", config_dir=str(config_dir()), job_name="benchmark"):
-        cfg = compose("config", overrides=[*QUIET, "paths.project_dir=.", "paths.output_dir=.", *overrides])
+        cfg = compose("config", overrides=[*QUIET, f"paths.project_dir={folder}", f"paths.output_dir={folder}", *overrides])
     return cfg, pm
 
 
