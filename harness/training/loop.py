@@ -133,6 +133,7 @@ class Trainer:
         if st.best_arrays is not None and (st.best_epoch != len(st.history) - 1 or self.result.diverged):
             log.info("restoring the weights of epoch %d (best validation accuracy %.2f%%)", st.best_epoch + 1, 100 * st.best_val_accuracy)
             arrays.restore(self.model, st.best_arrays)
+        self.hook.harness_train_end(run=self.run, model=self.model, data=self.splits, result=self.result)
 
     def _epoch_end_hook(self, epoch: int, metrics: dict[str, float]) -> None:
         try:

@@ -14,9 +14,9 @@ Configured in its own section (``averaging``), off by default::
 ``decay`` is per update, so with ``every: 4`` the average forgets with a time constant of
 ``every / (1 - decay)`` = 4000 steps. Built on the run-event hooks only: the model
 arrives with ``harness_run_start``, the average is updated at ``harness_step_end``, and
-swapped in at the ``harness_epoch_end`` of the run's last epoch (runs that end earlier,
-stopped by a time budget or early stopping, keep their own weights and log why). The
-validation accuracy of the averaged weights is logged as ``ema_val_accuracy``.
+swapped in at ``harness_train_end``, once training is over however it stopped (the last
+epoch, a time budget, early stopping), before the test set is scored. The validation
+accuracy of the averaged weights is logged as ``ema_val_accuracy``.
 """
 
 from __future__ import annotations
@@ -128,19 +128,21 @@ def step_end(run, step: int) -> None:
         entry[0].update()
 
 
-def epoch_end(run, epoch: int, metrics: dict) -> None:
+def train_end(run, model, data, result) -> None:
     entry = _runs.get(run)
-    if entry is None or epoch != run.config.training.epochs - 1:
+    if entry is None:
         return
-    average, data = entry
+    average = entry[0]
     if average.updates == 0:
         log.warning("averaging: no update was made (start_epoch %d); keeping the trained weights", average.settings.start_epoch)
         return
+    trained = _accuracy(model, data.val_x, data.val_y)
     average.swap_in()
-    accuracy = _accuracy(average.model, data.val_x, data.val_y)
+    accuracy = _accuracy(model, data.val_x, data.val_y)
     log.info("averaging: the EMA of the weights (%d updates) replaces them: validation accuracy %.2f%% (trained weights %.2f%%)",
-             average.updates, 100 * accuracy, 100 * metrics["val_accuracy"])
-    run.log_metrics([(epoch + 1, {"ema_val_accuracy": accuracy})])
+             average.updates, 100 * accuracy, 100 * trained)
+    result.summary["ema_val_accuracy"] = accuracy
+    run.log_metrics([(len(result.history), {"ema_val_accuracy": accuracy})])
 
 
 def run_end(run) -> None:

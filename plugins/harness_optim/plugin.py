@@ -58,8 +58,8 @@ def harness_step_end(run, step):
 
 
 @hookimpl
-def harness_epoch_end(run, epoch, metrics):
-    averaging.epoch_end(run, epoch, metrics)
+def harness_train_end(run, model, data, result):
+    averaging.train_end(run, model, data, result)
 
 
 @hookimpl
