@@ -13,7 +13,7 @@ from harness.registry import Registry
 
 from fake_plugins import make_distribution
 
-BUILTINS = {"backprop", "optim", "gradcheck", "datasets", "mlflow", "progress", "autograd", "diagnostics", "reports"}
+BUILTINS = {"backprop", "optim", "gradcheck", "datasets", "mlflow", "progress", "autograd", "diagnostics", "reports", "lessons"}
 
 GOOD = """
 from harness import hookimpl

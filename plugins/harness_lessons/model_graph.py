@@ -1,0 +1,106 @@
+"""A configured model as a picture: its layers in order, their parameters, the shapes between.
+
+``harness graph --model [overrides...]`` composes the experiment exactly as
+``harness-train`` would (same config groups, same overrides), builds the named layers
+through the registry for the chosen engine and the dataset's input size (the dataset is
+not loaded), and lists every layer with its options and parameter shapes. A composite
+layer is drawn as a box around its inner layers; a residual block also gets the
+``+`` node where its shortcut rejoins.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from harness.errors import ConfigError
+
+
+def compose(overrides: list[str], output_dir: Path):
+    """The experiment config ``harness-train OVERRIDES`` would train (Hydra's compose API)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from harness.resources import config_dir
+
+    fixed = [f"paths.project_dir={Path.cwd()}", f"paths.output_dir={output_dir}"]
+    try:
+        with initialize_config_dir(version_base="1.3", config_dir=str(config_dir()), job_name="harness_graph"):
+            return hydra_compose("config", overrides=[*overrides, *fixed])
+    except (HydraException, OmegaConfBaseException) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(first) from None
+
+
+def describe(cfg, registry) -> tuple[list[dict], str]:
+    """``(nodes for dot.layer_graph, title)`` of the model ``cfg`` configures."""
+    from harness import config as config_mod
+    from harness.model import build_layers, build_loss
+
+    settings = config_mod.validate(cfg)
+    engine_name = settings.engine["name"]
+    registry.create("engine", engine_name, {k: v for k, v in settings.engine.items() if k != "name"}, section="engine")
+    layers = build_layers(registry, engine_name, settings.model.layers)
+    loss_name, loss_options = settings.model.loss_spec()
+    build_loss(registry, engine_name, loss_name, loss_options)
+    data = {k: v for k, v in settings.data.items() if k != "name"}
+    dataset = registry.create("dataset", settings.data["name"], data, section="data")
+
+    rng, dtype = np.random.default_rng(settings.seed), np.dtype(settings.dtype)
+    dim = dataset.input_dim
+    nodes = [{"id": "input", "title": f"input: {settings.data['name']}", "lines": [f"batch × {dim}"], "kind": "input"}]
+    previous, total = "input", 0
+    for i, (layer, spec) in enumerate(zip(layers, settings.model.layers)):
+        name = f"{i}.{spec['type']}"
+        out = layer.build(dim, rng, dtype)
+        count = sum(int(np.size(value)) for value in layer.params.values())
+        total += count
+        inner = getattr(layer, "layers", None)
+        if isinstance(inner, list) and inner:
+            previous = _block(nodes, name, layer, inner, spec, previous, dim, out, dtype)
+        else:
+            nodes.append({"id": _node_id(name), "title": name, "lines": _details(layer, spec, count),
+                          "inputs": [(previous, f"batch × {dim}")]})
+            previous = _node_id(name)
+        dim = out
+    nodes.append({"id": "loss", "title": f"loss: {loss_name}", "lines": [f"{dataset.num_classes} classes"],
+                  "kind": "loss", "inputs": [(previous, f"batch × {dim}")]})
+    title = f"{settings.name}: model.layers with engine={engine_name}, {total:,} parameters"
+    return nodes, title
+
+
+def _node_id(name: str) -> str:
+    return "L_" + "".join(ch if ch.isalnum() else "_" for ch in name)
+
+
+def _details(layer, spec: dict, count: int) -> list[str]:
+    options = ", ".join(f"{k}: {v}" for k, v in spec.items() if k not in ("type", "layers") and v is not None)
+    lines = [options] if options else []
+    lines += [f"{key} {' × '.join(map(str, np.shape(value))) or 'scalar'}" for key, value in layer.params.items()
+              if "/" not in key and key.count(".") == 0]
+    if count:
+        lines.append(f"{count:,} parameters")
+    return lines
+
+
+def _block(nodes, name, block, inner, spec, previous, dim, out, dtype) -> str:
+    """Inner layers of a composite layer inside a cluster; returns the id the next layer reads."""
+    entry = previous
+    h = np.zeros((1, dim), dtype=dtype)
+    for j, layer in enumerate(inner):
+        inner_spec = spec.get("layers", [{}] * len(inner))[j] if isinstance(spec.get("layers"), list) else {}
+        inner_name = f"{name}/{j}.{inner_spec.get('type', getattr(layer, 'kind', type(layer).__name__.lower()))}"
+        count = sum(int(np.size(value)) for value in layer.params.values())
+        nodes.append({"id": _node_id(inner_name), "title": inner_name, "lines": _details(layer, inner_spec, count),
+                      "inputs": [(previous, f"batch × {h.shape[1]}")], "cluster": name})
+        h = layer.forward(h, False)
+        previous = _node_id(inner_name)
+    if getattr(block, "kind", "") == "residual":
+        add = _node_id(name + "_add")
+        nodes.append({"id": add, "kind": "add", "cluster": name,
+                      "inputs": [(previous, f"batch × {h.shape[1]}"), (entry, "identity shortcut")]})
+        return add
+    return previous
