@@ -2,7 +2,8 @@
 
 An optimizer has no gradient to compare, but two promises a run relies on:
 
-* **descent**: a few steps on ``½ Σ λ (w − w*)²`` (λ in [0.5, 2], two parameters of
+* **descent**: a few steps (each given the loss as a closure, for optimizers that
+  evaluate it themselves) on ``½ Σ λ (w − w*)²`` (λ in [0.5, 2], two parameters of
   different shapes so per-name state is exercised) lower the loss. The measured
   "error" is the loss ratio after/before, which must be below 1.
 * **state round trip**: ``state_dict()`` is a snapshot (later steps do not change it)
@@ -47,10 +48,16 @@ class Quadratic:
         return float(sum(0.5 * np.sum(self.curvature[k] * (w - self.minimum[k]) ** 2) for k, w, _ in named))
 
     def descend(self, optimizer, named, steps: int) -> None:
+        """``steps`` updates; an optimizer that evaluates the loss itself (``uses_closure``)
+        gets the loss at the current weights as its closure, as the training loop gives it."""
+        closure = getattr(optimizer, "uses_closure", False) is True
         for _ in range(steps):
             for k, w, g in named:
                 np.multiply(self.curvature[k], w - self.minimum[k], out=g)
-            optimizer.step(named)
+            if closure:
+                optimizer.step(named, lambda: self.loss(named))
+            else:
+                optimizer.step(named)
 
 
 class OptimizerQuadratic:

@@ -3,6 +3,7 @@
 from harness import hookimpl
 from harness.errors import ConfigError
 from harness_optim.optimizers import SGD, Adam, Momentum, Nesterov
+from harness_optim.random_search import RandomSearch
 from harness_optim.schedules import Constant, Cosine, StepDecay
 
 
@@ -10,6 +11,7 @@ from harness_optim.schedules import Constant, Cosine, StepDecay
 def harness_register_optimizers(register):
     for cls in (SGD, Momentum, Nesterov, Adam):
         register(cls.kind, cls)
+    register(RandomSearch.kind, RandomSearch)
 
 
 @hookimpl
