@@ -76,8 +76,9 @@ def value_graph(output: Value, labels: Mapping[int, str] | None = None, title: s
             style = ', style=filled, fillcolor="#dbe9f6"'
         if node is output:
             style = ', style="filled,bold", fillcolor="#fde9c9", penwidth=2'
-        lines.append(f'  {ids[id(node)]} [label="{{{_escape(name)}|data {_escape(_number(node.data))}|'
-                     f'grad {_escape(_number(node.grad))}}}"{style}];')
+        # Fields separated by | stack top to bottom in a left-to-right graph: narrow boxes.
+        lines.append(f'  {ids[id(node)]} [label="{_escape(name)}|data {_escape(_number(node.data))}|'
+                     f'grad {_escape(_number(node.grad))}"{style}];')
     for node in order:
         if not node._op:
             continue
