@@ -17,13 +17,17 @@ Three parts:
   and says when the smoothed loss exceeds ``stop_factor`` × its minimum: exploded;
 * :meth:`RangeTest.suggest`: the rate to train with, and the plot.
 
-The suggestion is **a tenth of the rate at the minimum of the smoothed loss**. At the
-minimum the rate is already at the edge of stability: the loss still fell there only
-because each stage is short, and a whole run at that rate diverges or oscillates. A
-decade below is the largest rate that is safely inside the region where the loss fell
-fast. The other common rule, the steepest descent of the smoothed curve, is reported
-too; it reads the slope of a noisy curve, so it moves with the noise (see the README for
-both rules measured on the default model).
+The suggestion is **a tenth of the rate at which the loss exploded** (the rate the test
+stopped at). That rate is the edge of stability: a sharp, reproducible feature of the
+curve, where the loss jumps by several times within one level. Training a whole run
+near it oscillates or diverges; a decade below it is the largest rate with a safety
+margin. The two other common readings are reported and drawn too, but they describe the
+learning that happens *during* the test as much as the rate: on MNIST the model learns
+within the first few hundred steps, so the smoothed loss has a long flat valley whose
+minimum wanders with the noise and the smoothing, and its steepest descent sits early,
+where the model had barely started (the README measures all three on the default model).
+If the loss never exploded (``max_lr`` too small), the suggestion falls back to a tenth of
+the rate at the minimum of the smoothed loss, and says so.
 """
 
 from __future__ import annotations
@@ -59,7 +63,8 @@ class LrRange:
 class Suggestion:
     """The range test's reading of its curve."""
 
-    lr: float              # the suggested rate: min_loss_lr / 10
+    lr: float              # the suggested rate: exploded_at / 10 (min_loss_lr / 10 if it never exploded)
+    rule: str              # which of the two
     min_loss_lr: float     # the rate at the minimum of the smoothed loss
     min_loss: float
     steepest_lr: float     # the rate where the smoothed loss fell fastest per decade
@@ -77,6 +82,7 @@ class RangeTest:
     smoothed: list[float] = field(default_factory=list)
     exploded_at: float | None = None
     _average: float = 0.0
+    _lowest: float = math.inf
 
     def add(self, step: int, lr: float, loss: float) -> bool:
         """Record one step; ``True`` when the loss has exploded (stop the run)."""
@@ -87,7 +93,8 @@ class RangeTest:
         self._average = beta * self._average + (1 - beta) * loss
         smooth = self._average / (1 - beta ** len(self.losses))
         self.smoothed.append(smooth)
-        if not math.isfinite(smooth) or smooth > self.schedule.stop_factor * min(self.smoothed):
+        self._lowest = min(self._lowest, smooth)
+        if not math.isfinite(smooth) or smooth > self.schedule.stop_factor * self._lowest:
             self.exploded_at = lr
             return True
         return False
@@ -98,8 +105,12 @@ class RangeTest:
         smoothed = np.array(self.smoothed)
         finite = np.where(np.isfinite(smoothed), smoothed, np.inf)
         best = int(np.argmin(finite))
+        if self.exploded_at is not None:
+            lr, rule = self.exploded_at / 10, "exploded_at / 10"
+        else:
+            lr, rule = self.rates[best] / 10, "min_loss_lr / 10 (the loss never exploded)"
         return Suggestion(
-            lr=self.rates[best] / 10, min_loss_lr=self.rates[best], min_loss=float(finite[best]),
+            lr=lr, rule=rule, min_loss_lr=self.rates[best], min_loss=float(finite[best]),
             steepest_lr=self._steepest(best), exploded_at=self.exploded_at,
         )
 
@@ -126,7 +137,7 @@ class RangeTest:
         s = self.suggest()
         return {
             "suggested_lr": s.lr, "min_loss_lr": s.min_loss_lr, "min_smoothed_loss": s.min_loss,
-            "steepest_lr": s.steepest_lr, "exploded_at_lr": s.exploded_at, "rule": "min_loss_lr / 10",
+            "steepest_lr": s.steepest_lr, "exploded_at_lr": s.exploded_at, "rule": s.rule,
             "steps": self.steps, "lr": self.rates, "loss": self.losses, "smoothed_loss": self.smoothed,
         }
 
@@ -145,9 +156,9 @@ def plot(test: RangeTest, path: Path, title: str = "") -> Path:
     ax.plot(rates, smoothed, "-", lw=1.8, color="tab:blue", label="smoothed loss")
     ax.axvline(s.min_loss_lr, color="tab:red", ls="--", lw=1, label=f"minimum of smoothed loss: lr {s.min_loss_lr:.3g}")
     ax.axvline(s.steepest_lr, color="tab:orange", ls=":", lw=1.2, label=f"steepest descent: lr {s.steepest_lr:.3g}")
-    ax.axvline(s.lr, color="tab:green", lw=2, label=f"suggested: lr {s.lr:.3g} (minimum / 10)")
     if s.exploded_at is not None:
-        ax.axvline(s.exploded_at, color="k", lw=0.8, alpha=0.5, label=f"stopped: loss exploded at lr {s.exploded_at:.3g}")
+        ax.axvline(s.exploded_at, color="k", lw=1, label=f"stopped: loss exploded at lr {s.exploded_at:.3g}")
+    ax.axvline(s.lr, color="tab:green", lw=2.5, label=f"suggested: lr {s.lr:.3g} ({s.rule.split(' (')[0]})")
     finite = smoothed[np.isfinite(smoothed)]
     top = max(finite[0], np.median(finite)) * 1.6 if len(finite) else 1.0
     ax.set_ylim(0, top)
