@@ -20,7 +20,7 @@ from __future__ import annotations
 import pytest
 
 from harness.conformance import Case, CaseReport, select_cases
-from harness.plugins import load_plugins
+from harness.plugins import get_plugin_manager, get_registry
 from harness.registry import Registry
 
 
@@ -53,7 +53,7 @@ def conformance_checks(plugin: str | None = None, checker: str | None = None, re
     says, so a test suite checks the same components on every machine. An unknown or
     broken plugin name raises a one-line :class:`harness.errors.PluginError` at collection.
     """
-    registry = registry or Registry(load_plugins(use_env=False))
+    registry = registry or get_registry(get_plugin_manager(all_installed=True))
     return [ConformanceCheck(case) for case in select_cases(registry, plugin, checker)]
 
 

@@ -18,7 +18,7 @@ from operator import methodcaller
 import numpy as np
 
 from harness import validation as v
-from harness.initializers import check_scheme, init_weights
+from harness import check_scheme, init_weights
 from harness_autograd import nn
 from harness_autograd.value import Value
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.training.weights import predict_classes, save_model_files
+from harness import predict_classes, save_model_files
 
 log = logging.getLogger("harness.mlflow")
 MODEL_CODE = Path(__file__).with_name("pyfunc_model.py")
@@ -23,14 +23,15 @@ def log_pyfunc_model(tracked, run) -> None:
 
     settings = run.config
     loss = settings.model.loss
+    model = tracked.model
     with tempfile.TemporaryDirectory(prefix="harness-model-") as tmp:
         files = Path(tmp) / "files"
         spec, weights = save_model_files(
-            files, run.model, engine=settings.engine["name"], layers=settings.model.layers, loss=loss,
-            dtype=settings.dtype, input_dim=run.splits.test_x.shape[1], num_classes=run.model.output_dim,
+            files, model, engine=settings.engine["name"], layers=settings.model.layers, loss=loss,
+            dtype=settings.dtype, input_dim=tracked.example.shape[1], num_classes=model.output_dim,
         )
-        example = np.asarray(run.splits.test_x[:5], dtype=np.float32)
-        signature = infer_signature(example, predict_classes(run.model, example, np.dtype(settings.dtype)))
+        example = np.asarray(tracked.example, dtype=np.float32)
+        signature = infer_signature(example, predict_classes(model, example, np.dtype(settings.dtype)))
         target = Path(tmp) / ARTIFACT_PATH
         mlflow.pyfunc.save_model(
             path=str(target), python_model=str(MODEL_CODE),

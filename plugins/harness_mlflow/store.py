@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import ConfigError
+from harness import ConfigError
 
 log = logging.getLogger("harness.mlflow")
 STORE_FILE = "mlflow.db"

@@ -6,8 +6,10 @@ SQLite file lost runs —, create or reuse the sweep's parent run, and write
 ``harness_mlflow_sweep.json`` into the sweep folder; every job, in any launcher's
 process, reads it and files its run as a child of that parent. After the jobs: the
 parent gets a comparison plot and table of its children and ends FINISHED only if every
-child did. If the launcher dies first (Ctrl-C, an exception), an exit handler ends the
-parent KILLED, so no parent is left RUNNING.
+configuration did; the comparison files the report plugins drew and any files a sweeper
+left (``harness_sweep_end``'s ``artifacts``) are attached to it. If the launcher dies
+first (Ctrl-C, an exception), an exit handler ends the parent KILLED, so no parent is
+left RUNNING.
 
 Re-running the same sweep command after a crash reuses the unfinished parent with the
 same sweep key; jobs whose config already FINISHED under it are skipped.
@@ -22,10 +24,9 @@ import logging
 import sys
 from pathlib import Path
 
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from harness import hookimpl
+from harness import RunRecord, SweepInfo, atomic_write, hookimpl
 from harness_mlflow.process import identity_tags
 from harness_mlflow.store import client_for, experiment_id, resolve_store, retrying
 
@@ -34,20 +35,21 @@ SWEEP_FILE = "harness_mlflow_sweep.json"
 PARENT_TAG = "mlflow.parentRunId"
 
 
-def swept_keys(task_overrides: list[str], sweeper_params: dict | None) -> list[str]:
-    """Config keys the sweep varies: overrides with several values, and sweeper params."""
-    keys = []
-    for override in OverridesParser.create().parse_overrides(task_overrides):
-        if override.is_sweep_override():
-            keys.append(override.key_or_group)
-    for key in (sweeper_params or {}):
-        keys.append(key.lstrip("+~"))
-    return list(dict.fromkeys(keys))
-
-
-def sweep_key(name: str, task_overrides: list[str], sweeper_params: dict | None) -> str:
-    text = json.dumps([name, sorted(task_overrides), sorted((sweeper_params or {}).items())], default=str)
+def sweep_key(sweep: SweepInfo) -> str:
+    """Identity of a sweep command: re-running it finds its unfinished parent."""
+    params = _sweeper_params(sweep.config)
+    text = json.dumps([sweep.name, sorted(sweep.overrides), sorted(params.items())], default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _sweeper_params(config: DictConfig) -> dict:
+    params = config.hydra.sweeper.get("params") or {}
+    return OmegaConf.to_container(params, resolve=False) if isinstance(params, DictConfig) else dict(params)
+
+
+def parent_name(sweep: SweepInfo) -> str:
+    """The experiment and what the sweep varies (``lr_sweep: optimizer.lr``): never a URI or a path."""
+    return f"{sweep.name}: {', '.join(sweep.swept)}" if sweep.swept else f"{sweep.name}: presets"
 
 
 def all_configs_finished(children) -> bool:
@@ -83,23 +85,19 @@ class SweepParent:
         self.parent_id: str | None = None
         self.done = False
 
-    def start(self, config: DictConfig) -> None:
+    def start(self, sweep: SweepInfo) -> None:
+        config = sweep.config
         tracking = OmegaConf.to_container(config.tracking, resolve=True)
-        store = resolve_store(tracking, _project_dir(config), str(config.name))
+        store = resolve_store(tracking, _project_dir(config), sweep.name)
         self.client = client_for(store)
         exp_id = experiment_id(self.client, store)  # creates and migrates the store, once
-        overrides = list(config.hydra.overrides.task)
-        params = config.hydra.sweeper.get("params") or {}
-        params = OmegaConf.to_container(params, resolve=False) if isinstance(params, DictConfig) else dict(params)
-        key = sweep_key(str(config.name), overrides, params)
-        swept = swept_keys(overrides, params)
+        key = sweep_key(sweep)
         reuse = tracking.get("resume_sweeps", True)
-        self.parent_id = (reuse and self._reuse(exp_id, key)) or self._create(exp_id, key, overrides, config)
-        sweep_dir = Path(str(config.hydra.sweep.dir))
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        (sweep_dir / SWEEP_FILE).write_text(json.dumps({
+        self.parent_id = (reuse and self._reuse(exp_id, key)) or self._create(exp_id, key, sweep)
+        sweep.dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(sweep.dir / SWEEP_FILE, json.dumps({
             "parent_run_id": self.parent_id, "experiment_id": exp_id, "uri": store.uri,
-            "swept": swept, "sweep_key": key,
+            "swept": list(sweep.swept), "sweep_key": key,
         }))
         atexit.register(self.abandon)
         log.info("sweep parent run %s in experiment %r (%s)", self.parent_id, store.experiment, store.uri)
@@ -117,27 +115,31 @@ class SweepParent:
             return run_id
         return None
 
-    def _create(self, exp_id: str, key: str, overrides: list[str], config: DictConfig) -> str:
-        name = f"sweep {config.name}: {' '.join(o for o in overrides if not o.startswith('hydra')) or 'presets'}"
+    def _create(self, exp_id: str, key: str, sweep: SweepInfo) -> str:
         tags = {
             "harness.sweep": "parent", "harness.sweep_key": key,
-            "harness.overrides": " ".join(overrides)[:5000], "harness.command": " ".join(sys.argv)[:5000],
+            "harness.overrides": " ".join(sweep.overrides)[:5000], "harness.command": " ".join(sys.argv)[:5000],
             **identity_tags(),
         }
-        return retrying(self.client.create_run, exp_id, run_name=name[:250], tags=tags).info.run_id
+        return retrying(self.client.create_run, exp_id, run_name=parent_name(sweep)[:250], tags=tags).info.run_id
 
-    def end(self, config: DictConfig, jobs: list[dict]) -> None:
-        from harness_mlflow.compare import children_of, comparison_artifacts, latest_per_config
+    def end(self, sweep: SweepInfo, jobs: list[RunRecord], artifacts: list[Path]) -> None:
+        from harness_mlflow.compare import children_of
 
         children = children_of(self.client, self.parent_id)
-        ok = bool(jobs) and all(j["status"] in ("FINISHED", "SKIPPED") for j in jobs)
+        ok = bool(jobs) and all(j.status in ("FINISHED", "SKIPPED") for j in jobs)
         ok = ok and bool(children) and all_configs_finished(children)
         try:
-            folder = Path(str(config.hydra.sweep.dir)) / "comparison"
-            for path in comparison_artifacts(self.client, latest_per_config(children), folder, title=str(config.name)):
-                retrying(self.client.log_artifact, self.parent_id, str(path))
-        except Exception:  # the parent's status matters more than its plot
-            log.exception("could not draw the sweep comparison")
+            for path in artifacts:
+                folder = path.parent.name if path.parent.name in ("comparison", "sweep_summary") else None
+                retrying(self.client.log_artifact, self.parent_id, str(path), folder)
+            if sweep.tags:
+                from mlflow.entities import RunTag
+
+                tags = [RunTag(k, str(v)[:5000]) for k, v in sweep.tags.items()]
+                retrying(self.client.log_batch, self.parent_id, tags=tags)
+        except Exception:  # the parent's status matters more than its pictures
+            log.exception("could not attach the sweep's summary to its parent run")
         status = "FINISHED" if ok else "FAILED"
         retrying(self.client.set_terminated, self.parent_id, status)
         self.done = True
@@ -160,15 +162,15 @@ def _tracked(config: DictConfig) -> bool:
 
 
 @hookimpl
-def harness_sweep_start(config):
+def harness_sweep_start(sweep: SweepInfo) -> None:
     global _current
-    if not _tracked(config):
+    if not _tracked(sweep.config):
         return
     _current = SweepParent()
-    _current.start(config)
+    _current.start(sweep)
 
 
-@hookimpl(trylast=True)  # other plugins attach their sweep summaries to the parent first
-def harness_sweep_end(config, jobs):
+@hookimpl
+def harness_sweep_end(sweep: SweepInfo, jobs: list[RunRecord], artifacts: list[Path]) -> None:
     if _current is not None and _current.parent_id is not None:
-        _current.end(config, jobs)
+        _current.end(sweep, jobs, artifacts)
