@@ -170,12 +170,13 @@ def render(source: str, out: Path, dot_program: str | None = None) -> tuple[Path
     to ``out`` with the suffix ``.dot``, and the note says how to render it. Files are
     written whole or not at all.
     """
-    from harness_lessons._compat import atomic_write
+    from harness import atomic_write
 
     fmt = output_format(out)
     program = dot_program if dot_program is not None else shutil.which("dot")
     if fmt == "dot" or not program:
         target = out.with_suffix(".dot")
+        target.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(target, source.encode())
         if fmt == "dot":
             return target, None

@@ -53,9 +53,10 @@ class LossCurve:
 
 
 def write(curve: LossCurve, output_dir: Path, **extra) -> Path:
-    from harness_lessons._compat import atomic_write
+    from harness import atomic_write
 
     path = output_dir / CURVE_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, json.dumps(curve.as_dict(**extra), default=float).encode())
     return path
 
@@ -83,7 +84,7 @@ def plot(curves: list[tuple[str, dict]], path: Path, title: str = "") -> Path:
     """Each run's training loss (left) and validation accuracy (right) against loss evaluations."""
     from matplotlib.figure import Figure
 
-    from harness_lessons._compat import atomic_write
+    from harness import atomic_write
 
     fig = Figure(figsize=(11, 4.2))
     loss_ax, acc_ax = fig.subplots(1, 2)

@@ -72,13 +72,12 @@ def _expression_source(text: str, at: str) -> tuple[str, str]:
 
 
 def _model_source(overrides: list[str]) -> tuple[str, str]:
-    from harness.plugins import load_plugins
-    from harness.registry import Registry
+    from harness import get_registry
     from harness_lessons import dot
     from harness_lessons.model_graph import compose, describe
 
     with tempfile.TemporaryDirectory(prefix="harness-graph-") as scratch:
-        nodes, title = describe(compose(overrides, Path(scratch)), Registry(load_plugins()))
+        nodes, title = describe(compose(overrides, Path(scratch)), get_registry())
     return dot.layer_graph(nodes, title), title
 
 

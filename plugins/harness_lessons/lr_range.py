@@ -146,7 +146,7 @@ def plot(test: RangeTest, path: Path, title: str = "") -> Path:
     """Loss against learning rate (log scale), the smoothed curve, and the rates read off it."""
     from matplotlib.figure import Figure
 
-    from harness_lessons._compat import atomic_write
+    from harness import atomic_write
 
     s = test.suggest()
     rates, losses, smoothed = np.array(test.rates), np.array(test.losses), np.array(test.smoothed)

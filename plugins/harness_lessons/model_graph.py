@@ -37,8 +37,8 @@ def compose(overrides: list[str], output_dir: Path):
 
 def describe(cfg, registry) -> tuple[list[dict], str]:
     """``(nodes for dot.layer_graph, title)`` of the model ``cfg`` configures."""
+    from harness import build_layers, build_loss
     from harness import config as config_mod
-    from harness.model import build_layers, build_loss
 
     settings = config_mod.validate(cfg)
     engine_name = settings.engine["name"]

@@ -1,8 +1,10 @@
-"""Registers ``harness graph``, the ``lr_range`` schedule and the hooks of the chapter's demonstrations."""
+"""Registers the chapter's demonstrations: ``harness graph``, the ``lr_range`` schedule and
+its recorder, loss-per-evaluation curves, and the scalar engine's graph as an artifact."""
 
 from pathlib import Path
 
 from harness import hookimpl
+from harness_lessons import runs
 from harness_lessons.lr_range import LrRange
 
 
@@ -20,4 +22,43 @@ def harness_register_schedules(register):
 
 @hookimpl
 def harness_register_config_dirs(register):
-    register(Path(__file__).parent / "conf")  # schedule=lr_range, +experiment=lr_range, ...
+    register(Path(__file__).parent / "conf")  # schedule=lr_range, +experiment=lr_range, method=..., ...
+
+
+@hookimpl
+def harness_register_config_sections(register):
+    # What a run records and draws, not what it computes: left out of the config hash.
+    # Absent from a config, it is runs.DEFAULTS (all off): `+lessons.graph=true` turns one on.
+    register(runs.SECTION, hashed=False)
+
+
+@hookimpl
+def harness_validate_config(config):
+    runs.validate(config)
+
+
+@hookimpl
+def harness_run_start(run, model, data):
+    runs.run_start(run, model, data)
+
+
+@hookimpl
+def harness_step_end(run, step, loss, lr):
+    runs.step_end(run, step, loss, lr)
+
+
+@hookimpl
+def harness_epoch_end(run, metrics):
+    runs.epoch_end(run, metrics)
+
+
+@hookimpl
+def harness_run_artifacts(run, result):
+    return runs.run_artifacts(run, result)
+
+
+@hookimpl
+def harness_compare_runs(runs: list, folder):
+    from harness_lessons.runs import compare_runs
+
+    return compare_runs(runs, folder)

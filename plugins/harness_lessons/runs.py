@@ -146,10 +146,11 @@ def _range_test(run, result, recording: _Recording) -> list[Path]:
     import json
 
     from harness_lessons import lr_range
-    from harness_lessons._compat import atomic_write
+    from harness import atomic_write
 
     s = test.suggest()
     folder = run.output_dir / "lr_range"
+    folder.mkdir(parents=True, exist_ok=True)
     atomic_write(folder / "lr_range.json", json.dumps(test.as_dict(), default=float).encode())
     plot = lr_range.plot(test, folder / "lr_range.png", title=f"{run.name}: learning-rate range test")
     result.summary["suggested_lr"] = s.lr
