@@ -93,7 +93,10 @@ def plot(curves: list[tuple[str, dict]], path: Path, title: str = "") -> Path:
         evaluations = np.array(curve["evaluations"])
         losses = [x if math.isfinite(x) else np.nan for x in curve["loss"]]
         test = curve.get("test_accuracy")
-        name = f"{label} (test {100 * test:.1f} %)" if isinstance(test, (int, float)) else label
+        per_step = curve["evaluations_per_step"]
+        name = f"{curve.get('optimizer') or label}: {per_step} evaluation{'s' if per_step != 1 else ''} per step"
+        if isinstance(test, (int, float)):
+            name += f", test {100 * test:.1f} %"
         loss_ax.plot(evaluations, losses, ".", ms=2, color=color, alpha=0.25)
         loss_ax.plot(evaluations, _smooth(losses), "-", lw=1.6, color=color, label=name)
         acc_ax.plot(curve["epoch_evaluations"], [100 * a for a in curve["val_accuracy"]], "o-", ms=3, color=color, label=name)
@@ -102,7 +105,7 @@ def plot(curves: list[tuple[str, dict]], path: Path, title: str = "") -> Path:
     for ax in (loss_ax, acc_ax):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(title or "the same number of loss evaluations")
+    fig.suptitle(f"{title}: loss against loss evaluations" if title else "loss against loss evaluations")
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=100, bbox_inches="tight"))
     return path

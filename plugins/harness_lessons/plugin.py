@@ -58,7 +58,7 @@ def harness_run_artifacts(run, result):
 
 
 @hookimpl
-def harness_compare_runs(runs: list, folder):
+def harness_compare_runs(runs: list, folder, title):
     from harness_lessons.runs import compare_runs
 
-    return compare_runs(runs, folder)
+    return compare_runs(runs, folder, title)

@@ -152,7 +152,7 @@ def _range_test(run, result, recording: _Recording) -> list[Path]:
     folder = run.output_dir / "lr_range"
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write(folder / "lr_range.json", json.dumps(test.as_dict(), default=float).encode())
-    plot = lr_range.plot(test, folder / "lr_range.png", title=f"{run.name}: learning-rate range test")
+    plot = lr_range.plot(test, folder / "lr_range.png", title=f"{run.config.name}: learning-rate range test")
     result.summary["suggested_lr"] = s.lr
     final = {"lr_range/suggested_lr": s.lr, "lr_range/min_loss_lr": s.min_loss_lr, "lr_range/steepest_lr": s.steepest_lr}
     if s.exploded_at is not None:
@@ -184,7 +184,7 @@ def _graph(run, result, recording: _Recording) -> list[Path]:
 
     model, x, y, limit = recording.graph
     loss, labels = loss_graph(model, x, y)
-    source, count = dot.value_graph(loss, labels, title=f"{run.name}: the loss on {len(y)} training example(s), trained weights")
+    source, count = dot.value_graph(loss, labels, title=f"{run.config.name}: the loss on {len(y)} training example(s), trained weights")
     if count > limit:
         log.warning("lessons: the computational graph has %d nodes, more than lessons.graph_max_nodes=%d: not drawn "
                     "(a smaller model, or fewer lessons.graph_examples)", count, limit)
@@ -198,7 +198,7 @@ def _graph(run, result, recording: _Recording) -> list[Path]:
     return sorted({text, written})
 
 
-def compare_runs(runs, folder: Path) -> list[Path]:
+def compare_runs(runs, folder: Path, title: str = "") -> list[Path]:
     """The loss-per-evaluation plot over the runs that recorded a curve (a sweep's jobs)."""
     curves = [(run.name, curve) for run in runs if (curve := evaluations.read(run.dir)) is not None]
     if not curves:
@@ -209,4 +209,4 @@ def compare_runs(runs, folder: Path) -> list[Path]:
         log.info("%s: %d loss evaluations (%d per step), best validation accuracy %.2f%%%s", name,
                  curve["evaluations"][-1] if curve["evaluations"] else 0, curve["evaluations_per_step"], 100 * best,
                  f", test accuracy {100 * test:.2f}%" if isinstance(test, (int, float)) else "")
-    return [evaluations.plot(curves, folder / "loss_per_evaluation.png")]
+    return [evaluations.plot(curves, folder / "loss_per_evaluation.png", title=title)]
