@@ -153,7 +153,7 @@ def collect_subjects(registry: Registry) -> list[Subject]:
             by_name[entry.name].append(entry)
         for name, entries in sorted(by_name.items()):
             if len(entries) >= 2:
-                ordered = tuple(sorted(entries, key=lambda e: e.engine))
+                ordered = tuple(sorted(entries, key=lambda e: e.engine or ""))
                 spanning.append(Subject(kind, name, ordered, registry))
     optimizers = [Subject("optimizer", e.name, (e,), registry) for e in registry.entries("optimizer")]
     return single + spanning + optimizers

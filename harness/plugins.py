@@ -21,9 +21,10 @@ plugin would have provided.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint
 from typing import Any
@@ -139,6 +140,7 @@ def load_plugins(wanted: set[str] | None = None, *, use_env: bool = True) -> Plu
 
 
 _managers: dict[object, PluginManager] = {}
+_active: list[PluginManager] = []
 
 
 def get_plugin_manager(*, all_installed: bool = False) -> PluginManager:
@@ -146,14 +148,28 @@ def get_plugin_manager(*, all_installed: bool = False) -> PluginManager:
 
     It follows ``HARNESS_LOAD_PLUGINS`` (a changed value loads a manager for the new
     value); ``all_installed=True`` gives the manager of every installed plugin whatever
-    the variable says (what a plugin's own conformance tests check).
+    the variable says (what a plugin's own conformance tests check). Inside
+    :func:`activated` it is the manager activated there.
     """
+    if _active and not all_installed:
+        return _active[-1]
     key: object = "all" if all_installed else os.environ.get(LOAD_ENV)
     pm = _managers.get(key)
     if pm is None:
         pm = load_plugins(use_env=not all_installed)
         _managers[key] = pm
     return pm
+
+
+@contextlib.contextmanager
+def activated(pm: PluginManager) -> Iterator[PluginManager]:
+    """Make ``pm`` the process's manager for a while: a run trained with its own manager
+    (a test registering a plugin by hand) sees it everywhere, config options included."""
+    _active.append(pm)
+    try:
+        yield pm
+    finally:
+        _active.remove(pm)
 
 
 def reset_plugin_manager() -> None:

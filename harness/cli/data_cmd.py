@@ -20,9 +20,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     data_sub = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     fetch = data_sub.add_parser("fetch", help="fetch a dataset into its cache and verify its checksums",
                                 description="Fetch a registered dataset's files (see `harness plugins` for the names).")
-    fetch.add_argument("name", help="a registered dataset name (mnist, fashion_mnist, ...)")
+    fetch.add_argument("name", help="a registered dataset name (`harness plugins` lists them)")
     fetch.add_argument("--root", default=None, help="cache root, passed as the dataset's `root` option "
-                       "(default: $HARNESS_DATA_DIR or ~/.cache/harness)")
+                       "(default: the dataset's own)")
     fetch.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
                        help="another option of the dataset, as in data.KEY=VALUE (repeatable)")
     fetch.set_defaults(handler=run_fetch)

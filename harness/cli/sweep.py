@@ -24,51 +24,16 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from harness.files import atomic_write
+from harness.jobs import RESULT_FILE, read_results, write_result  # noqa: F401 (the job side uses them from here)
 from harness.plugins import call_each, get_plugin_manager
-from harness.records import RunRecord, RunResult, SweepInfo
+from harness.records import RunRecord, SweepInfo
 
 log = logging.getLogger("harness")
-RESULT_FILE = "harness_job.json"
 LAUNCHER_PID = "HARNESS_LAUNCHER_PID"
 TAGS_FILE = "tags.json"
 
 # Set by the callback in the launching process, read by harness-train's main().
 exit_code = 0
-
-
-def write_result(output_dir: Path, *, name: str, status: str, error: str = "", result: RunResult | None = None,
-                 params: dict[str, str] | None = None) -> None:
-    """The job's outcome, for the launching process (any launcher, any machine sharing the folder)."""
-    output_dir.mkdir(parents=True, exist_ok=True)
-    record: dict[str, Any] = {"name": name, "status": status, "error": error, "params": params or {}}
-    if result is not None:
-        record.update(summary=result.summary, history=result.history, diverged_step=result.diverged_step,
-                      stopped_by=result.stopped_by)
-    atomic_write(output_dir / RESULT_FILE, json.dumps(record, default=str))
-
-
-def read_results(sweep_dir: Path) -> list[RunRecord]:
-    """Every job's record, in job order (folders named by job number sort numerically)."""
-    records = []
-    paths = sorted(sweep_dir.glob(f"*/{RESULT_FILE}"), key=lambda p: (not p.parent.name.isdigit(), _job_number(p)))
-    for path in paths:
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            records.append(RunRecord(name=path.parent.name, status="FAILED", dir=path.parent, error="unreadable job result"))
-            continue
-        records.append(RunRecord(
-            name=data.get("name") or path.parent.name, status=data.get("status", "FAILED"),
-            params=data.get("params", {}), summary=data.get("summary", {}), history=data.get("history", []),
-            dir=path.parent, error=data.get("error", ""), diverged_step=data.get("diverged_step"),
-        ))
-    return records
-
-
-def _job_number(path: Path) -> int | str:
-    name = path.parent.name
-    return int(name) if name.isdigit() else name
 
 
 def in_launcher_process() -> bool:
@@ -85,11 +50,12 @@ def swept_keys(task_overrides: list[str], sweeper_params: dict[str, Any] | None)
 
 def sweep_info(config: DictConfig) -> SweepInfo:
     overrides = [str(o) for o in config.hydra.overrides.task]
-    params = config.hydra.sweeper.get("params") or {}
-    params = OmegaConf.to_container(params, resolve=False) if isinstance(params, DictConfig) else dict(params)
+    raw = config.hydra.sweeper.get("params") or {}
+    params = OmegaConf.to_container(raw, resolve=False) if isinstance(raw, DictConfig) else dict(raw)
+    assert isinstance(params, dict)
     return SweepInfo(
         dir=Path(str(config.hydra.sweep.dir)).resolve(), name=str(config.name), overrides=tuple(overrides),
-        swept=swept_keys(overrides, params), config=config,
+        swept=swept_keys(overrides, {str(k): v for k, v in params.items()}), config=config,
     )
 
 

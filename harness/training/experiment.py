@@ -22,7 +22,7 @@ from harness import config as config_mod
 from harness.contracts import Dataset, Engine, Model, Optimizer, Schedule
 from harness.errors import ConfigError
 from harness.model import build_layers, build_loss
-from harness.plugins import PluginManager, get_plugin_manager, get_registry
+from harness.plugins import PluginManager, activated, get_plugin_manager, get_registry
 from harness.records import RunInfo, RunResult, Splits, SweepJob
 from harness.registry import Registry
 from harness.training import checkpoint
@@ -122,8 +122,16 @@ def checkpoint_config(cfg: DictConfig, pm: PluginManager) -> tuple[DictConfig, P
 
 def run_experiment(cfg: DictConfig, *, pm: PluginManager | None = None, run_name: str | None = None,
                    sweep: SweepJob | None = None) -> Outcome:
-    """Train the experiment ``cfg`` describes and return its :class:`Outcome`."""
+    """Train the experiment ``cfg`` describes and return its :class:`Outcome`.
+
+    ``pm`` (the process's plugin manager by default) is the one every plugin sees
+    through :func:`harness.get_plugin_manager` while the run goes on."""
     pm = pm or get_plugin_manager()
+    with activated(pm):
+        return _run(cfg, pm, run_name, sweep)
+
+
+def _run(cfg: DictConfig, pm: PluginManager, run_name: str | None, sweep: SweepJob | None) -> Outcome:
     registry = get_registry(pm)
     _warn_failed_plugins(pm)
     resume_dir, downloaded = None, False

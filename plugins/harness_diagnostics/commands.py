@@ -26,13 +26,13 @@ def add_commands(subparsers) -> None:
 
 
 def run_summary(args) -> int:
-    from harness.cli.sweep import read_results
+    from harness import read_sweep_jobs
     from harness_diagnostics.summary import summarize_records, table
 
     folder = args.sweep or _newest_sweep()
     if not folder.is_dir():
         raise HarnessError(f"no sweep folder {folder}; pass the folder a `harness-train -m` run wrote (multirun/<name>/<time>)")
-    runs = read_results(folder)
+    runs = read_sweep_jobs(folder)
     if not runs:
         raise HarnessError(f"{folder}: no jobs found (each job leaves harness_job.json in its folder)")
     try:
