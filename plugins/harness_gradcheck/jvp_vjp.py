@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from harness import validation as v
-from harness.conformance import Subject
+from harness import Subject
 from harness_gradcheck.base import ComponentChecker
 from harness_gradcheck.numerics import check_points, loss_points, replay_randomness
 from harness_gradcheck.results import CheckResult

@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from harness.errors import HarnessError
+from harness import HarnessError
 
 from harness_autograd.value import Value
 

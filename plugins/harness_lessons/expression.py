@@ -22,7 +22,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from harness.errors import HarnessError
+from harness import HarnessError
 
 from harness_autograd.value import Value
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from harness.errors import HarnessError
+from harness import HarnessError
 
 
 def add_parser(subparsers) -> None:

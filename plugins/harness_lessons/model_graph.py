@@ -14,46 +14,51 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.errors import ConfigError
+from harness import ConfigError
 
 
 def compose(overrides: list[str], output_dir: Path):
     """The experiment config ``harness-train OVERRIDES`` would train (Hydra's compose API)."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from harness.resources import config_dir
+    from harness.testing import compose as compose_config
 
-    fixed = [f"paths.project_dir={Path.cwd()}", f"paths.output_dir={output_dir}"]
     try:
-        with initialize_config_dir(version_base="1.3", config_dir=str(config_dir()), job_name="harness_graph"):
-            return hydra_compose("config", overrides=[*overrides, *fixed])
+        return compose_config(overrides, output_dir=output_dir)
     except (HydraException, OmegaConfBaseException) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ConfigError(first) from None
 
 
 def describe(cfg, registry) -> tuple[list[dict], str]:
-    """``(nodes for dot.layer_graph, title)`` of the model ``cfg`` configures."""
+    """``(nodes for dot.layer_graph, title)`` of the model ``cfg`` configures.
+
+    Only what drawing needs is read: the engine, ``model.layers`` and ``model.loss`` (each
+    built through the registry, so a bad layer option fails as it would in training), the
+    dataset's input size and class count (known before loading), the seed and dtype.
+    """
+    from omegaconf import OmegaConf
+
     from harness import build_layers, build_loss
-    from harness import config as config_mod
 
-    settings = config_mod.validate(cfg)
-    engine_name = settings.engine["name"]
-    registry.create("engine", engine_name, {k: v for k, v in settings.engine.items() if k != "name"}, section="engine")
-    layers = build_layers(registry, engine_name, settings.model.layers)
-    loss_name, loss_options = settings.model.loss_spec()
+    config = OmegaConf.to_container(cfg, resolve=True)
+    engine_name = config["engine"]["name"]
+    registry.create("engine", engine_name, _options(config["engine"]), section="engine")
+    specs = config["model"]["layers"]
+    if not isinstance(specs, list) or not specs:
+        raise ConfigError("model.layers must be a non-empty list of {type: ..., ...} entries")
+    layers = build_layers(registry, engine_name, specs)
+    loss_spec = config["model"].get("loss", "softmax_cross_entropy")
+    loss_name, loss_options = (loss_spec, {}) if isinstance(loss_spec, str) else (loss_spec["type"], _options(loss_spec, "type"))
     build_loss(registry, engine_name, loss_name, loss_options)
-    data = {k: v for k, v in settings.data.items() if k != "name"}
-    dataset = registry.create("dataset", settings.data["name"], data, section="data")
+    dataset = registry.create("dataset", config["data"]["name"], _options(config["data"]), section="data")
 
-    rng, dtype = np.random.default_rng(settings.seed), np.dtype(settings.dtype)
+    rng, dtype = np.random.default_rng(config.get("seed", 0)), np.dtype(config.get("dtype", "float32"))
     dim = dataset.input_dim
-    nodes = [{"id": "input", "title": f"input: {settings.data['name']}", "lines": [f"batch × {dim}"], "kind": "input"}]
+    nodes = [{"id": "input", "title": f"input: {config['data']['name']}", "lines": [f"batch × {dim}"], "kind": "input"}]
     previous, total = "input", 0
-    for i, (layer, spec) in enumerate(zip(layers, settings.model.layers)):
+    for i, (layer, spec) in enumerate(zip(layers, specs)):
         name = f"{i}.{spec['type']}"
         out = layer.build(dim, rng, dtype)
         count = sum(int(np.size(value)) for value in layer.params.values())
@@ -68,8 +73,12 @@ def describe(cfg, registry) -> tuple[list[dict], str]:
         dim = out
     nodes.append({"id": "loss", "title": f"loss: {loss_name}", "lines": [f"{dataset.num_classes} classes"],
                   "kind": "loss", "inputs": [(previous, f"batch × {dim}")]})
-    title = f"{settings.name}: model.layers with engine={engine_name}, {total:,} parameters"
+    title = f"{config.get('name', 'model')}: model.layers with engine={engine_name}, {total:,} parameters"
     return nodes, title
+
+
+def _options(section: dict, key: str = "name") -> dict:
+    return {k: v for k, v in section.items() if k != key}
 
 
 def _node_id(name: str) -> str:

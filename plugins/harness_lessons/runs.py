@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import validation as v
-from harness.errors import ConfigError
+from harness import ConfigError
 
 from harness_lessons import evaluations
 from harness_lessons.lr_range import LrRange, RangeTest
