@@ -4,7 +4,7 @@ its recorder, loss-per-evaluation curves, and the scalar engine's graph as an ar
 from pathlib import Path
 
 from harness import hookimpl
-from harness_lessons import runs
+from harness_lessons import runs as recording
 from harness_lessons.lr_range import LrRange
 
 
@@ -28,37 +28,35 @@ def harness_register_config_dirs(register):
 @hookimpl
 def harness_register_config_sections(register):
     # What a run records and draws, not what it computes: left out of the config hash.
-    # Absent from a config, it is runs.DEFAULTS (all off): `+lessons.graph=true` turns one on.
-    register(runs.SECTION, hashed=False)
+    # Absent from a config, it is recording.DEFAULTS (all off): `+lessons.graph=true` turns one on.
+    register(recording.SECTION, hashed=False)
 
 
 @hookimpl
 def harness_validate_config(config):
-    runs.validate(config)
+    recording.validate(config)
 
 
 @hookimpl
 def harness_run_start(run, model, data):
-    runs.run_start(run, model, data)
+    recording.run_start(run, model, data)
 
 
 @hookimpl
 def harness_step_end(run, step, loss, lr):
-    runs.step_end(run, step, loss, lr)
+    recording.step_end(run, step, loss, lr)
 
 
 @hookimpl
 def harness_epoch_end(run, metrics):
-    runs.epoch_end(run, metrics)
+    recording.epoch_end(run, metrics)
 
 
 @hookimpl
 def harness_run_artifacts(run, result):
-    return runs.run_artifacts(run, result)
+    return recording.run_artifacts(run, result)
 
 
 @hookimpl
-def harness_compare_runs(runs: list, folder, title):
-    from harness_lessons.runs import compare_runs
-
-    return compare_runs(runs, folder, title)
+def harness_compare_runs(runs, folder, title):
+    return recording.compare_runs(runs, folder, title)
