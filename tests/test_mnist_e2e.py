@@ -131,7 +131,8 @@ def test_gd_comparison_preset(tmp_path):
 
 
 def test_lr_sweep_preset(tmp_path):
-    result, parent, children, client = _preset(tmp_path, "lr_sweep", "data.train_size=2000", "training.epochs=2")
+    # 4000 examples, one epoch: 32 steps, enough for lr = 10 to overflow (at step 15 with seed 0)
+    result, parent, children, client = _preset(tmp_path, "lr_sweep", "data.train_size=4000", "training.epochs=1")
     assert len(children) == 6
     assert sorted(float(c.data.params["optimizer.lr"]) for c in children) == [0.0001, 0.001, 0.01, 0.1, 1.0, 10.0]
     for child in children:
