@@ -172,10 +172,11 @@ class Trainer:
         started = time.perf_counter()
         done_before = st.epoch_seconds
         batches = epoch_batches(len(y), self.batch_size, self.shuffle_rng, self.settings.gd.shuffle)
+        first = st.batches_done  # the epoch's first step here (the rate above is its rate)
         for i, index in enumerate(batches):
-            if i < st.batches_done:
+            if i < first:
                 continue
-            if self.per_step_lr and i > st.batches_done:
+            if self.per_step_lr and i > first:
                 lr = self._lr(epoch + i / per_epoch)
             xb, yb = x[index], y[index]
             if augment is not None:
