@@ -24,13 +24,6 @@ RANGE = [*TINY, "schedule=lr_range", "optimizer=sgd", "optimizer.lr=1e-4", "sche
          "training.epochs=4", "training.on_divergence=record", "data.n_samples=2400"]
 
 
-# Waits for the core: the loop evaluates a per-step schedule only at an epoch's first step
-# (harness/training/loop.py: `if self.per_step_lr and i > st.batches_done`, but batches_done
-# is i by then). Strict: once the loop is fixed this passes, and the marker must go.
-PER_STEP_BUG = "core: per-step schedules are evaluated once per epoch (loop.py `i > st.batches_done`)"
-
-
-@pytest.mark.xfail(strict=True, reason=PER_STEP_BUG)
 def test_range_test_raises_the_rate_every_few_steps_stops_when_the_loss_explodes_and_suggests(compose_config, plugins):
     outcome = run_experiment(compose_config(RANGE), pm=plugins)
     result = outcome.result
