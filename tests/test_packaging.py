@@ -17,7 +17,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILTIN_PACKAGES = ["harness_backprop", "harness_optim", "harness_gradcheck", "harness_datasets", "harness_mlflow",
-                    "harness_progress", "harness_autograd", "harness_diagnostics", "harness_reports"]
+                    "harness_progress", "harness_autograd", "harness_diagnostics", "harness_reports",
+                    "harness_lessons"]
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ from harness import hookimpl
 from harness import ConfigError
 from harness_optim import averaging
 from harness_optim.optimizers import SGD, Adam, Momentum, Nesterov
+from harness_optim.random_search import RandomSearch
 from harness_optim.schedules import Constant, Cosine, StepDecay
 from harness_optim.schedules_cyclic import OneCycle, WarmupCosine
 
@@ -14,6 +15,7 @@ from harness_optim.schedules_cyclic import OneCycle, WarmupCosine
 def harness_register_optimizers(register):
     for cls in (SGD, Momentum, Nesterov, Adam):
         register(cls.kind, cls)
+    register(RandomSearch.kind, RandomSearch)
 
 
 @hookimpl
