@@ -7,12 +7,16 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: train test test-fast venv benchmark example-plugin clean
+.PHONY: train test test-fast test-integration venv benchmark example-plugin clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required; set PYTHON=python3.11")'
 	$(PYTHON) -m venv $(VENV)
+	@# The distribution was called "harness" before (a name taken on the package index).
+	@$(BIN)/python -m pip uninstall --quiet --yes harness 2>/dev/null || true
 	$(BIN)/python -m pip install --quiet --editable '.[test]'
+	@# The build backend, so that logged models bundle this project's wheel without network.
+	$(BIN)/python -m pip install --quiet 'setuptools>=69' wheel
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -21,9 +25,13 @@ venv: $(STAMP)
 train: $(STAMP)
 	$(BIN)/harness-train $(ARGS)
 
-## Run the whole test suite, slow and network tests included.
+## Run the whole test suite, slow and network tests included (not the integration tests below).
 test: $(STAMP)
-	$(BIN)/python -m pytest $(ARGS)
+	$(BIN)/python -m pytest -m "not browser and not serving" $(ARGS)
+
+## Tests against real services: the MLflow UI in headless Chromium, a model served in an isolated environment.
+test-integration: $(STAMP)
+	$(BIN)/python -m pytest -m "browser or serving" tests/integration $(ARGS)
 
 ## The quick part of the suite: no training to 98 %, no package-index downloads.
 test-fast: $(STAMP)

@@ -7,20 +7,19 @@ or sweep, without training anything.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from harness.errors import HarnessError
 
-STORE_FILE = "mlflow.db"  # the default store: harness_mlflow keeps <project>/mlflow.db
+DEFAULT_EXPERIMENT = "vanishing"
 
 
 def add_commands(subparsers) -> None:
     parser = subparsers.add_parser("diagnostics", help="gradient-flow diagnostics of tracked runs")
     sub = parser.add_subparsers(dest="diagnostics_command", metavar="ACTION", required=True)
     summary = sub.add_parser("summary", help="one figure comparing the gradient flow of a sweep's runs")
-    summary.add_argument("--experiment", default="vanishing", help="MLflow experiment (default: vanishing)")
-    summary.add_argument("--uri", default=None, help=f"tracking URI (default: sqlite:///<cwd>/{STORE_FILE})")
+    summary.add_argument("--experiment", default=None, help="MLflow experiment (default: $MLFLOW_EXPERIMENT_NAME, else vanishing)")
+    summary.add_argument("--uri", default=None, help="tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///<cwd>/mlflow.db)")
     summary.add_argument("--sweep", metavar="RUN_ID", default=None,
                          help="parent run of the sweep (default: the experiment's latest sweep, else its latest run of each configuration)")
     summary.add_argument("--out", default="diagnostics_summary.png", help="where to write the PNG (default: ./diagnostics_summary.png)")
@@ -29,17 +28,15 @@ def add_commands(subparsers) -> None:
 
 
 def run_summary(args) -> int:
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    from mlflow.tracking import MlflowClient
-
+    # The summary compares runs recorded in MLflow: the store is found as the MLflow plugin finds it.
     from harness_diagnostics.summary import summarize, table
+    from harness_mlflow.store import Store, client_for, reading_uri, resolve_experiment
 
-    uri = args.uri or f"sqlite:///{(Path.cwd() / STORE_FILE).resolve()}"
-    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
-        raise HarnessError(f"no MLflow store at {uri}; run from the project directory or pass --uri")
-    client = MlflowClient(tracking_uri=uri)
+    uri = reading_uri(args.uri)
+    experiment = resolve_experiment(args.experiment, DEFAULT_EXPERIMENT)
+    client = client_for(Store(uri, None, experiment))
     try:
-        path, rows, parent_id = summarize(client, args.experiment, Path(args.out), args.sweep)
+        path, rows, parent_id = summarize(client, experiment, Path(args.out), args.sweep)
     except LookupError as exc:
         raise HarnessError(str(exc)) from None
     print(table(rows))

@@ -5,9 +5,9 @@
 * ``harness_step_end``: every ``diagnostics.every_steps`` steps, records again (see
   :mod:`harness_diagnostics.probe` for why a probe batch and not hooks in the hot path);
   on the other steps one modulo and nothing else;
-* ``harness_epoch_end``: hands the new records to ``run.log_metrics`` (the tracking
-  plugin, if any, records them; at most every ``SEND_EVERY_SECONDS``: long epochs show
-  live, short ones are batched);
+* ``harness_epoch_end``: hands the new records to ``run.log_metrics`` under the
+  ``diag/`` prefix (the tracking plugin, if any, records them; at most every
+  ``SEND_EVERY_SECONDS``: long epochs show live, short ones are batched);
 * ``harness_run_end``: for a run that failed (diverged) or was stopped, records the
   weights it ended with; draws ``diagnostics/gradient_norms.png`` and
   ``diagnostics/layer_profile.png`` into the run folder and lists them in
@@ -26,7 +26,7 @@ import time
 import numpy as np
 
 from harness import hookimpl
-from harness_diagnostics.probe import Probe
+from harness_diagnostics.probe import Probe, tracked
 from harness_diagnostics.recorder import Recorder
 from harness_diagnostics.settings import from_config
 
@@ -131,7 +131,7 @@ def _flush(run) -> None:
     recorder.sent_at = time.monotonic()
     records = recorder.take_unsent()
     if records:
-        run.log_metrics([(int(r["step"]), {k: float(x) for k, x in r.items() if k != "step"}) for r in records])
+        run.log_metrics([(int(r["step"]), {tracked(k): float(x) for k, x in r.items() if k != "step"}) for r in records])
 
 
 @hookimpl

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from harness_diagnostics.plots import log_axis
-from harness_diagnostics.probe import INPUT_GRAD, INPUT_RATIO, RATIO
+from harness_diagnostics.probe import INPUT_GRAD, INPUT_RATIO, RATIO, tracked
 
 ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh")
 REMEDY_ORDER = ("none", "batch_norm", "residual", "clipping")
@@ -98,14 +98,14 @@ def collect(client, experiment: str, parent_id: str | None = None) -> tuple[list
         runs = [r for r in client.search_runs([exp_id], max_results=5000) if r.data.tags.get("harness.sweep") != "parent"]
     latest: dict[tuple, Row] = {}
     for run in runs:
-        if RATIO not in run.data.metrics:
+        if tracked(RATIO) not in run.data.metrics:
             continue  # not a run with diagnostics
         row = Row(run.info.run_id, run.info.run_name or run.info.run_id[:8], run.info.status,
                   *describe(run.data.params), start_time=run.info.start_time or 0)
         metrics = run.data.metrics
         row.accuracy = metrics.get("test_accuracy", metrics.get("best_val_accuracy", math.nan))
-        row.ratio = _value_at(client, row.run_id, RATIO, 0)
-        row.input_ratio = _value_at(client, row.run_id, INPUT_RATIO, 0)
+        row.ratio = _value_at(client, row.run_id, tracked(RATIO), 0)
+        row.input_ratio = _value_at(client, row.run_id, tracked(INPUT_RATIO), 0)
         if row.config not in latest or latest[row.config].start_time < row.start_time:
             latest[row.config] = row
     return sorted(latest.values(), key=lambda r: r.config), parent_id
@@ -122,9 +122,10 @@ def add_profiles(client, rows: list[Row]) -> tuple[str, str] | None:
         if (row.activation, row.init) != chosen:
             continue
         run = client.get_run(row.run_id)
+        prefix = tracked(INPUT_GRAD) + "/"
         for key in run.data.metrics:
-            if key.startswith(INPUT_GRAD + "/"):
-                row.profile[key[len(INPUT_GRAD) + 1:]] = _value_at(client, row.run_id, key, 0)
+            if key.startswith(prefix):
+                row.profile[key[len(prefix):]] = _value_at(client, row.run_id, key, 0)
     return chosen
 
 

@@ -5,8 +5,10 @@ migrate) the store once — concurrent jobs racing MLflow's schema migrations on
 SQLite file lost runs —, create or reuse the sweep's parent run, and write
 ``harness_mlflow_sweep.json`` into the sweep folder; every job, in any launcher's
 process, reads it and files its run as a child of that parent. After the jobs: the
-parent gets a comparison plot and table of its children and ends FINISHED only if every
-child did. If the launcher dies first (Ctrl-C, an exception), an exit handler ends the
+parent gets a comparison plot and table of its children and the sweep's summary (the best
+child's numbers, how many finished: :mod:`harness_mlflow.sweep_summary`), and ends
+FINISHED only if every child did. The parent carries MLflow's context tags (resolved
+here once and handed to every job in the sweep file) and the swept keys as params. If the launcher dies first (Ctrl-C, an exception), an exit handler ends the
 parent KILLED, so no parent is left RUNNING.
 
 Re-running the same sweep command after a crash reuses the unfinished parent with the
@@ -26,6 +28,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from harness import hookimpl
+from harness_mlflow.names import parent_name
 from harness_mlflow.process import identity_tags
 from harness_mlflow.store import client_for, experiment_id, resolve_store, retrying
 
@@ -34,15 +37,21 @@ SWEEP_FILE = "harness_mlflow_sweep.json"
 PARENT_TAG = "mlflow.parentRunId"
 
 
-def swept_keys(task_overrides: list[str], sweeper_params: dict | None) -> list[str]:
-    """Config keys the sweep varies: overrides with several values, and sweeper params."""
-    keys = []
+def swept_values(task_overrides: list[str], sweeper_params: dict | None) -> dict[str, str]:
+    """Config keys the sweep varies, with what they range over (``{"optimizer.lr": "0.05,0.1"}``):
+    overrides with several values, and the sweeper's params."""
+    found = {}
     for override in OverridesParser.create().parse_overrides(task_overrides):
         if override.is_sweep_override():
-            keys.append(override.key_or_group)
-    for key in (sweeper_params or {}):
-        keys.append(key.lstrip("+~"))
-    return list(dict.fromkeys(keys))
+            found[override.key_or_group] = override.input_line.split("=", 1)[1] if override.input_line else ""
+    for key, value in (sweeper_params or {}).items():
+        found[key.lstrip("+~")] = str(value)
+    return found
+
+
+def swept_keys(task_overrides: list[str], sweeper_params: dict | None) -> list[str]:
+    """Config keys the sweep varies: overrides with several values, and sweeper params."""
+    return list(swept_values(task_overrides, sweeper_params))
 
 
 def sweep_key(name: str, task_overrides: list[str], sweeper_params: dict | None) -> str:
@@ -84,6 +93,8 @@ class SweepParent:
         self.done = False
 
     def start(self, config: DictConfig) -> None:
+        from harness_mlflow.context import context_tags
+
         tracking = OmegaConf.to_container(config.tracking, resolve=True)
         store = resolve_store(tracking, _project_dir(config), str(config.name))
         self.client = client_for(store)
@@ -92,17 +103,20 @@ class SweepParent:
         params = config.hydra.sweeper.get("params") or {}
         params = OmegaConf.to_container(params, resolve=False) if isinstance(params, DictConfig) else dict(params)
         key = sweep_key(str(config.name), overrides, params)
-        swept = swept_keys(overrides, params)
+        swept = swept_values(overrides, params)
+        context = context_tags(_project_dir(config))
         reuse = tracking.get("resume_sweeps", True)
-        self.parent_id = (reuse and self._reuse(exp_id, key)) or self._create(exp_id, key, overrides, config)
+        self.parent_id = (reuse and self._reuse(exp_id, key)) or self._create(exp_id, key, overrides, config, context, swept)
         sweep_dir = Path(str(config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         (sweep_dir / SWEEP_FILE).write_text(json.dumps({
             "parent_run_id": self.parent_id, "experiment_id": exp_id, "uri": store.uri,
-            "swept": swept, "sweep_key": key,
+            "swept": list(swept), "sweep_key": key, "context_tags": context,
         }))
         atexit.register(self.abandon)
         log.info("sweep parent run %s in experiment %r (%s)", self.parent_id, store.experiment, store.uri)
+        if tracking.get("log_model", True) and tracking.get("bundle_wheels", True):
+            prepare_wheels()
 
     def _reuse(self, exp_id: str, key: str) -> str | None:
         found = retrying(
@@ -117,14 +131,19 @@ class SweepParent:
             return run_id
         return None
 
-    def _create(self, exp_id: str, key: str, overrides: list[str], config: DictConfig) -> str:
-        name = f"sweep {config.name}: {' '.join(o for o in overrides if not o.startswith('hydra')) or 'presets'}"
+    def _create(self, exp_id: str, key: str, overrides: list[str], config: DictConfig,
+                context: dict[str, str], swept: dict[str, str]) -> str:
+        from mlflow.entities import Param
+
         tags = {
-            "harness.sweep": "parent", "harness.sweep_key": key,
+            **context, "harness.sweep": "parent", "harness.sweep_key": key,
             "harness.overrides": " ".join(overrides)[:5000], "harness.command": " ".join(sys.argv)[:5000],
             **identity_tags(),
         }
-        return retrying(self.client.create_run, exp_id, run_name=name[:250], tags=tags).info.run_id
+        run_id = retrying(self.client.create_run, exp_id, run_name=parent_name(str(config.name), overrides), tags=tags).info.run_id
+        if swept:
+            retrying(self.client.log_batch, run_id, params=[Param(k, v[:6000]) for k, v in sorted(swept.items())])
+        return run_id
 
     def end(self, config: DictConfig, jobs: list[dict]) -> None:
         from harness_mlflow.compare import children_of, comparison_artifacts, latest_per_config
@@ -133,15 +152,33 @@ class SweepParent:
         ok = bool(jobs) and all(j["status"] in ("FINISHED", "SKIPPED") for j in jobs)
         ok = ok and bool(children) and all_configs_finished(children)
         try:
+            self._summarize(latest_per_config(children))
+        except Exception:  # the parent's status matters more than its summary
+            log.exception("could not record the sweep's summary on its parent run")
+        try:
             folder = Path(str(config.hydra.sweep.dir)) / "comparison"
             for path in comparison_artifacts(self.client, latest_per_config(children), folder, title=str(config.name)):
                 retrying(self.client.log_artifact, self.parent_id, str(path))
-        except Exception:  # the parent's status matters more than its plot
+        except Exception:
             log.exception("could not draw the sweep comparison")
         status = "FINISHED" if ok else "FAILED"
         retrying(self.client.set_terminated, self.parent_id, status)
         self.done = True
         log.info("sweep parent run %s %s: %d child runs", self.parent_id, status, len(children))
+
+    def _summarize(self, children) -> None:
+        import time
+
+        from mlflow.entities import Metric, RunTag
+
+        from harness_mlflow.sweep_summary import summarize
+
+        summary = summarize(children)
+        now = int(time.time() * 1000)
+        tags = {**summary.tags, "mlflow.note.content": summary.note}
+        retrying(self.client.log_batch, self.parent_id,
+                 metrics=[Metric(k, v, now, 0) for k, v in summary.metrics.items()],
+                 tags=[RunTag(k, v) for k, v in tags.items()])
 
     def abandon(self) -> None:
         """At exit, a parent not closed by :meth:`end` (the launcher died) ends KILLED."""
@@ -153,6 +190,21 @@ class SweepParent:
 
 
 _current: SweepParent | None = None
+
+
+def prepare_wheels() -> None:
+    """Build (or find cached) the wheels models will bundle, once, before the jobs start:
+    parallel jobs would otherwise each build the same wheel."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    from harness.errors import HarnessError
+    from harness_mlflow.requirements import core_distribution
+    from harness_mlflow.wheels import wheel_for
+
+    try:
+        wheel_for(distribution(core_distribution()))
+    except (PackageNotFoundError, HarnessError) as exc:
+        log.warning("no wheel to bundle with the sweep's models (%s); each job will try again", exc)
 
 
 def _tracked(config: DictConfig) -> bool:
