@@ -60,7 +60,6 @@ def comparison_artifacts(client, runs, folder: Path, title: str = "", metric: st
     from harness_reports import plots, tables
 
     curves = [(run.info.run_name, history_of(client, run)) for run in runs]
-    made = [plots.compare_curves(sorted(curves), folder / "comparison.png", metric=metric,
-                                 title=f"{title}: {metric} per epoch".strip(": "))]
+    made = [plots.compare_curves(sorted(curves), folder / "comparison.png", metric=metric, title=title)]
     made += tables.write_tables(rows_for(runs), folder)
     return made
