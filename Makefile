@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	@# The distribution was called "harness" before (a name taken on the package index).
 	@$(BIN)/python -m pip uninstall --quiet --yes harness 2>/dev/null || true
+	@rm -rf harness.egg-info
 	$(BIN)/python -m pip install --quiet --editable '.[test]'
 	@# The build backend, so that logged models bundle this project's wheel without network.
 	$(BIN)/python -m pip install --quiet 'setuptools>=69' wheel

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, distribution, version
+from importlib.metadata import Distribution, version
 from pathlib import Path
 
 from harness.errors import HarnessError
@@ -78,9 +78,8 @@ def pin(names: list[str], bundle: bool) -> list[Pinned]:
 
     pinned = []
     for name in names:
-        try:
-            dist = distribution(name)
-        except PackageNotFoundError:
+        dist = installed(name)
+        if dist is None:
             log.warning("distribution %r is not installed; the model's requirements leave it out", name)
             continue
         wheel = None
@@ -91,6 +90,14 @@ def pin(names: list[str], bundle: bool) -> list[Pinned]:
                 log.warning("%s; the model names %s==%s instead", exc, name, dist.version)
         pinned.append(Pinned(dist.metadata["Name"], dist.version, wheel))
     return pinned
+
+
+def installed(name: str) -> Distribution | None:
+    """The installed distribution ``name``. A source checkout on ``sys.path`` (the current
+    directory) shows its ``<name>.egg-info`` first, which does not say where the package
+    was installed from; the copy that does (PEP 610's ``direct_url.json``) is preferred."""
+    found = list(Distribution.discover(name=name))
+    return next((d for d in found if d.read_text("direct_url.json")), found[0] if found else None)
 
 
 def requirements(pinned: list[Pinned]) -> list[str]:
