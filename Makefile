@@ -26,13 +26,15 @@ venv: $(STAMP)
 train: $(STAMP)
 	$(BIN)/harness-train $(ARGS)
 
-## Run the whole test suite, slow and network tests included (not the integration tests below).
+## Run the whole test suite, slow and network tests included (tests/integration: see below).
 test: $(STAMP)
-	$(BIN)/python -m pytest -m "not browser and not serving" $(ARGS)
+	$(BIN)/python -m pytest --ignore=tests/integration $(ARGS)
 
-## Tests against real services: the MLflow UI in headless Chromium, a model served in an isolated environment.
+## Tests against real services (tests/integration/): the MLflow UI in Debian's headless Chromium,
+## a logged model served from an isolated environment built by uv. CI installs chromium first.
 test-integration: $(STAMP)
-	$(BIN)/python -m pytest -m "browser or serving" tests/integration $(ARGS)
+	$(BIN)/python -m pip install --quiet uv playwright
+	$(BIN)/python -m pytest tests/integration $(ARGS)
 
 ## The quick part of the suite: no training to 98 %, no package-index downloads.
 test-fast: $(STAMP)

@@ -96,6 +96,7 @@ def test_run_names_leave_out_where_runs_are_stored():
     assert names.readable(overrides) == ["optimizer.lr=0.1", "+budget=time", "seed=1"]
     assert names.child_name(overrides, ["optimizer.lr", "budget", "tracking.uri"], "x") == "optimizer.lr=0.1 +budget=time"
     assert names.parent_name("sweep", overrides) == "sweep sweep: optimizer.lr=0.1 +budget=time seed=1"
+    assert names.parent_name("lrs", ["optimizer.lr=0.05,0.1", "data.train_size=2000"], ["optimizer.lr"]) == "sweep lrs: optimizer.lr=0.05,0.1"
     from harness.cli.train import run_name_from_overrides
 
     assert run_name_from_overrides(["tracking.uri=sqlite:////tmp/x.db", "data.train_size=2000"]) == "data.train_size=2000"

@@ -140,7 +140,7 @@ class SweepParent:
             "harness.overrides": " ".join(overrides)[:5000], "harness.command": " ".join(sys.argv)[:5000],
             **identity_tags(),
         }
-        run_id = retrying(self.client.create_run, exp_id, run_name=parent_name(str(config.name), overrides), tags=tags).info.run_id
+        run_id = retrying(self.client.create_run, exp_id, run_name=parent_name(str(config.name), overrides, list(swept)), tags=tags).info.run_id
         if swept:
             retrying(self.client.log_batch, run_id, params=[Param(k, v[:6000]) for k, v in sorted(swept.items())])
         return run_id
