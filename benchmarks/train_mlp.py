@@ -53,7 +53,7 @@ class TestAccuracyProbe:
 
 
 def train_default(epochs: int, overrides: list[str]):
-    from harness.data.mnist import load_mnist
+    from harness_datasets.mnist import load_mnist
 
     arrays = load_mnist()
     test_x = arrays.test_images.reshape(10_000, -1).astype(np.float32) * np.float32(1 / 255)

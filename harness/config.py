@@ -15,6 +15,7 @@ import difflib
 import logging
 import re
 from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
 from typing import Any, Optional
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -27,7 +28,11 @@ log = logging.getLogger("harness.config")
 
 GD_MODES = ("batch", "sgd", "minibatch")
 DTYPES = ("float32", "float64")
-PROGRESS = ("auto", "always", "never")
+ON_DIVERGENCE = ("fail", "record")
+# Keys that say where a run writes or what it continues, not what it computes: left out
+# of the params a tracker records and of the config hash (plugins add their own
+# sections through ``harness_register_config_sections(..., hashed=False)``).
+NOT_PARAMS = ("paths.", "resume")
 
 
 @dataclass
@@ -63,9 +68,11 @@ class TrainingConfig:
     eval_batch_size: int = 5000
     max_seconds: Optional[float] = None
     checkpoint_every: int = 1
+    on_divergence: str = "fail"
 
     def check(self) -> None:
         v.integer("training.epochs", self.epochs, low=1)
+        v.one_of("training.on_divergence", self.on_divergence, ON_DIVERGENCE)
         v.optional(v.number, "training.max_seconds", self.max_seconds, low=0, low_open=True)
         v.integer("training.checkpoint_every", self.checkpoint_every, low=0)
         v.optional(v.integer, "training.early_stopping_patience", self.early_stopping_patience, low=1)
@@ -104,22 +111,20 @@ class HarnessConfig:
     name: str = "harness"
     seed: int = 0
     dtype: str = "float32"
-    progress: str = "auto"
     engine: dict[str, Any] = field(default_factory=lambda: {"name": "backprop"})
     model: ModelConfig = field(default_factory=ModelConfig)
     optimizer: dict[str, Any] = field(default_factory=dict)
     schedule: dict[str, Any] = field(default_factory=lambda: {"name": "constant"})
     gd: GDConfig = field(default_factory=GDConfig)
     data: dict[str, Any] = field(default_factory=dict)
-    tracking: dict[str, Any] = field(default_factory=lambda: {"backend": "none"})
     training: TrainingConfig = field(default_factory=TrainingConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     resume: Optional[str] = None
     # Top-level sections the schema does not know, kept for the plugins they belong to
-    # (``reports``, ``diagnostics``): see :meth:`section`.
+    # (``tracking``, ``reports``, ``diagnostics``): see :meth:`section`.
     plugins: dict[str, Any] = field(default_factory=dict)
 
-    def section(self, name: str) -> dict:
+    def section(self, name: str) -> dict[str, Any]:
         """A plugin's own top-level config section, or ``{}`` when the config has none.
 
         Reading a section claims it: see :func:`check_sections`.
@@ -135,7 +140,8 @@ class HarnessConfig:
             section.check()
         v.integer("seed", self.seed, low=0, high=2**32 - 1)
         v.one_of("dtype", self.dtype, DTYPES)
-        v.one_of("progress", self.progress, PROGRESS)
+        if not isinstance(self.name, str) or not self.name.strip() or any(c in self.name for c in "/\\\0") or self.name in (".", ".."):
+            v.fail("name", "a name without path separators (it names folders and experiments)", self.name)
         for section in ("engine", "optimizer", "schedule", "data"):
             if not isinstance(getattr(self, section).get("name"), str):
                 v.fail(f"{section}.name", "the name of a registered plugin entry", getattr(self, section).get("name"))
@@ -181,16 +187,19 @@ def _interpolated_roots(cfg: DictConfig) -> set[str]:
     return found
 
 
-def check_sections(settings: HarnessConfig) -> None:
-    """After every plugin validated its section: a section nobody read is a typo or a
-    plugin that is not loaded.
+def check_sections(settings: HarnessConfig, declared: Mapping[str, object] | None = None) -> None:
+    """After every plugin validated its section: a section nobody declared or read is a
+    typo or a plugin that is not loaded.
 
     ``+trainig.epochs=5`` must not train the default 20 epochs in silence: a name close
     to a known key is refused with a suggestion; any other unread section is reported
     as ignored (its plugin may be switched off with ``HARNESS_LOAD_PLUGINS``).
     """
-    known = sorted({f.name for f in fields(HarnessConfig)} - {"plugins"} | set(settings.plugins) - set(settings.unread_sections()))
-    for name in settings.unread_sections():
+    declared = declared or {}
+    unread = [name for name in settings.unread_sections() if name not in declared]
+    schema = {f.name for f in fields(HarnessConfig)} - {"plugins"}
+    known = sorted(schema | set(declared) | (set(settings.plugins) - set(unread)))
+    for name in unread:
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
         if close:
             raise ConfigError(f"unknown config section {name!r}: did you mean {close[0]!r}? (no loaded plugin reads {name!r})")

@@ -21,7 +21,7 @@ from pathlib import Path
 from hydra.plugins.search_path_plugin import SearchPathPlugin
 
 from harness.errors import PluginError
-from harness.plugins import PluginManager, load_plugins
+from harness.plugins import PluginManager, call_each, get_plugin_manager
 from harness.resources import config_dir
 
 HOOK = "harness_register_config_dirs"
@@ -32,22 +32,21 @@ log = logging.getLogger("harness")
 
 def plugin_config_dirs(pm: PluginManager) -> list[tuple[str, str]]:
     """``(plugin, search path)`` for every directory plugins register, in plugin-name order."""
-    hook = getattr(pm.hook, HOOK, None)
-    if hook is None:
-        return []
-    found: list[tuple[str, str]] = []
-    for impl in sorted(hook.get_hookimpls(), key=lambda i: i.plugin_name):
-        paths: list[str] = []
-        try:
-            impl.function(register=lambda path: paths.append(_search_path(impl.plugin_name, path)))
-        except PluginError as exc:
+    registered: dict[str, list[str]] = {}
+
+    def collect(plugin: str) -> dict[str, object]:
+        paths = registered.setdefault(plugin, [])
+        return {"register": lambda path: paths.append(_search_path(plugin, path))}
+
+    def failed(plugin: str, exc: Exception) -> None:
+        registered.pop(plugin, None)  # a broken plugin must not take the others' configuration down
+        if isinstance(exc, PluginError):
             log.warning("%s", exc)
-            continue
-        except Exception as exc:  # a broken plugin must not take the others' configuration down
-            log.warning("plugin %r failed in %s, its config is ignored: %s: %s", impl.plugin_name, HOOK, type(exc).__name__, exc)
-            continue
-        found.extend((impl.plugin_name, path) for path in paths)
-    return found
+        else:
+            log.warning("plugin %r failed in %s, its config is ignored: %s: %s", plugin, HOOK, type(exc).__name__, exc)
+
+    call_each(HOOK, collect, pm=pm, on_error=failed)
+    return [(plugin, path) for plugin in sorted(registered) for path in registered[plugin]]
 
 
 def _search_path(plugin: str, path) -> str:
@@ -76,5 +75,5 @@ class PluginConfigSearchPath(SearchPathPlugin):
     def manipulate_search_path(self, search_path) -> None:
         if not is_harness_search_path(search_path):
             return
-        for plugin, path in plugin_config_dirs(load_plugins()):
+        for plugin, path in plugin_config_dirs(get_plugin_manager()):
             search_path.append(provider=f"harness-plugin-{plugin}", path=path)

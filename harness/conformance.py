@@ -104,6 +104,11 @@ class Subject:
         return tuple(sorted({e.plugin for e in self.entries}))
 
     @property
+    def is_component(self) -> bool:
+        """A layer, activation or loss (as opposed to an optimizer, schedule or dataset)."""
+        return self.kind in COMPONENT_KINDS
+
+    @property
     def label(self) -> str:
         """``backprop:dense``, ``autograd+backprop:dense`` or ``adam``."""
         return f"{'+'.join(self.engines)}:{self.name}" if self.engines else self.name

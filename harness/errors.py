@@ -32,3 +32,14 @@ class DivergenceError(HarnessError):
     """Training produced a non-finite loss or gradient."""
 
     exit_code = 3
+
+
+class StopTraining(Exception):
+    """Raised by a run-event hook (``harness_step_end``, ``harness_epoch_end``) to end
+    training early: the epoch in progress is validated, the run is tested and ends
+    FINISHED, and ``result.stopped_by`` holds the message (an LR range test stopping
+    once the loss explodes, a plugin's own early-stopping rule)."""
+
+    def __init__(self, reason: str = "stopped by a plugin") -> None:
+        super().__init__(reason)
+        self.reason = reason

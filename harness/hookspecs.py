@@ -2,26 +2,46 @@
 
 Every plugin, built-in or third-party, is a module registered through the ``harness``
 entry-point group (see :mod:`harness.plugins`). It implements any subset of the hooks
-below, decorated with :data:`harness.hookimpl`.
+below, decorated with :data:`harness.hookimpl`, and any implementation may take a
+subset of a hook's arguments (pluggy passes each implementation only what it names).
+Hooks are called only through pluggy, so ``tryfirst``/``trylast`` and ``wrapper=True``
+implementations behave as pluggy documents.
 
-Two kinds of hooks live here:
+Four kinds of hooks live here:
 
 * **Registration hooks** (``harness_register_*``) receive a ``register`` callable and
-  call it once per name they provide. The core calls each plugin's implementation on
-  its own, so every name is attributed to the plugin that registered it and a name
-  registered twice is reported with both plugins named.
-* **Run-event hooks** (``harness_run_*``, ``harness_epoch_end``, ``harness_step_end``)
-  are called by the training loop at run, epoch and step boundaries. Tracking,
-  progress display and diagnostics are plugins on these hooks; the core knows none of
-  them.
+  call it once per name they provide. Each plugin's implementation is called on its own,
+  so every name is attributed to the plugin that registered it and a name registered
+  twice is reported with both plugins named. What a factory returns must satisfy the
+  Protocol of its kind in :mod:`harness.contracts`.
+* **Configuration and command-line hooks**, called when a command starts.
+* **Run-event hooks** (``harness_run_*``, ``harness_epoch_*``, ``harness_step_end``...),
+  called by the training loop. Tracking, progress display and diagnostics are plugins on
+  these hooks; the core knows none of them. Every one receives ``run``, the run's frozen
+  :class:`harness.records.RunInfo`.
+* **Sweep hooks** (``harness_sweep_*``, ``harness_compare_runs``), in the process that
+  launches a multirun sweep.
 
-A test (``tests/test_hookspecs.py``) fails when a hook below has no docstring or is
-missing from the README's hook table, so docs and surface cannot drift apart.
+``tests/test_docs.py`` checks this surface against ``docs/plugins.md`` (names and
+signatures), and every hook is exercised by a test that fails if the core stops calling it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import pluggy
+
+if TYPE_CHECKING:
+    import argparse
+
+    from omegaconf import DictConfig
+
+    from harness.config import HarnessConfig
+    from harness.contracts import Engine, Model
+    from harness.records import RunInfo, RunRecord, RunResult, Splits, SweepInfo
 
 hookspec = pluggy.HookspecMarker("harness")
 
@@ -30,15 +50,12 @@ hookspec = pluggy.HookspecMarker("harness")
 
 
 @hookspec
-def harness_register_engines(register):
+def harness_register_engines(register: Callable[..., None]) -> None:
     """Register training engines.
 
-    Call ``register(name, factory)``. ``factory()`` returns an engine object with
-    ``build_model(layers, loss, *, input_dim, rng, dtype)`` returning a model with the
-    surface :mod:`harness.model` describes, plus the gradient-check adapters
-    ``layer_forward``, ``layer_gradients``, ``loss_forward`` and ``loss_gradient``. The
-    same model config trains through any engine that provides its layer names
-    (``engine=backprop``, ``engine=autograd``).
+    :param register: call ``register(name, factory)``; ``factory()`` returns an
+        :class:`harness.contracts.Engine`. The same model config trains through any
+        engine that provides its layer names (``engine=backprop``, ``engine=autograd``).
     """
 
 
@@ -46,36 +63,37 @@ def harness_register_engines(register):
 
 
 @hookspec
-def harness_register_layers(register):
+def harness_register_layers(register: Callable[..., None]) -> None:
     """Register layers for an engine.
 
-    Call ``register(name, factory, engine="backprop")``. ``factory(**options)`` gets
-    the options of one ``model.layers`` entry (everything but ``type``), validates
-    them, and returns a layer; the engine then calls ``layer.build(input_dim, rng,
-    dtype)`` once the input size is known. A layer exposes ``forward``, ``backward``
-    (or an autograd graph), ``params`` and ``grads`` (dicts of arrays with equal keys).
-    A layer that draws random numbers (dropout) offers ``reseed(seed)`` so gradient
-    checks can replay it; ``check_options`` on the factory gives the options checks
-    build it with when it has required ones (``{"units": 3}`` for ``dense``).
+    :param register: call ``register(name, factory, engine="backprop")``.
+        ``factory(**options)`` gets the options of one ``model.layers`` entry (everything
+        but ``type``), validates them (raise :class:`harness.ConfigError` with one line
+        naming the option) and returns an unbuilt :class:`harness.contracts.Layer`. A
+        ``check_options`` dict on the factory gives the options ``harness check`` builds
+        it with when it has required ones (``{"units": 3}`` for ``dense``).
     """
 
 
 @hookspec
-def harness_register_activations(register):
+def harness_register_activations(register: Callable[..., None]) -> None:
     """Register activation functions for an engine.
 
-    Same contract as :func:`harness_register_layers`; activations are layers without
-    parameters and may appear anywhere in ``model.layers`` (``{type: relu}``).
+    :param register: as for :func:`harness_register_layers`; activations are layers
+        without parameters and may appear anywhere in ``model.layers`` (``{type: relu}``).
     """
 
 
 @hookspec
-def harness_register_losses(register):
+def harness_register_losses(register: Callable[..., None]) -> None:
     """Register losses for an engine.
 
-    Call ``register(name, factory, engine="backprop")``. ``factory(**options)``
-    returns a loss with ``forward(outputs, labels) -> float`` (mean over the batch)
-    and ``backward() -> d_outputs``. Labels are integer class indices.
+    :param register: call ``register(name, factory, engine="backprop")``.
+        ``factory(**options)`` returns a loss the engine knows how to call (for
+        ``backprop``: ``forward(outputs, labels) -> float``, the batch mean, and
+        ``backward() -> d_outputs``). Labels are integer class indices. A
+        ``check_variants`` list of option dicts on the factory makes ``harness check``
+        verify the loss with each of them too (``[{"label_smoothing": 0.1}]``).
     """
 
 
@@ -83,27 +101,26 @@ def harness_register_losses(register):
 
 
 @hookspec
-def harness_register_optimizers(register):
+def harness_register_optimizers(register: Callable[..., None]) -> None:
     """Register optimizers.
 
-    Call ``register(name, factory)``. ``factory(**options)`` gets the ``optimizer``
-    config section (minus ``name``), validates it and returns an optimizer with
-    ``step(named_params)`` over ``(name, value, grad)`` triples (values updated in
-    place), a settable ``lr`` attribute, and ``state_dict()`` / ``load_state_dict()``,
-    with ``state_dict()`` returning ``{"steps": int, "slots": {param name: {slot name:
-    ndarray}}}``, the layout checkpoints store.
-    Batch, stochastic and mini-batch descent are batching modes of the loop, not
-    optimizers.
+    :param register: call ``register(name, factory)``. ``factory(**options)`` gets the
+        ``optimizer`` config section (minus ``name``), validates it and returns an
+        :class:`harness.contracts.Optimizer` (or a
+        :class:`harness.contracts.ClosureOptimizer`). The optimizer applies its own
+        weight decay and clipping. Batch, stochastic and mini-batch descent are
+        batching modes of the loop, not optimizers.
     """
 
 
 @hookspec
-def harness_register_schedules(register):
+def harness_register_schedules(register: Callable[..., None]) -> None:
     """Register learning-rate schedules.
 
-    Call ``register(name, factory)``. ``factory(**options)`` returns a schedule with
-    ``lr(base_lr, epoch, total_epochs) -> float``; the loop sets the optimizer's
-    ``lr`` from it at the start of every epoch (epochs count from 0).
+    :param register: call ``register(name, factory)``. ``factory(**options)`` gets the
+        ``schedule`` section (minus ``name``) and returns a
+        :class:`harness.contracts.Schedule`: asked once per epoch (epochs count from 0),
+        or before every step when its class sets ``per_step = True``.
     """
 
 
@@ -111,69 +128,15 @@ def harness_register_schedules(register):
 
 
 @hookspec
-def harness_register_gradient_checkers(register):
-    """Register gradient checkers: the conformance suite ``harness check`` runs.
+def harness_register_gradient_checkers(register: Callable[..., None]) -> None:
+    """Register checkers: the conformance suite ``harness check`` runs.
 
-    Call ``register(name, factory)``. ``factory()`` returns a checker with a ``name`` and
-    ``check(subject) -> list[CheckResult]`` (:mod:`harness.conformance`): one record per
-    parameter (component, check, parameter, error, tolerance, passed or skipped with the
-    reason), not printed text, so ``harness check``, the pytest plugin and a plugin's own
-    tests all read them. ``applies_to(subject)`` picks what it checks: one component of
-    one engine (``backprop:dense``), a name registered for several engines
-    (``autograd+backprop:dense``) or an optimizer; without it, the single-engine layers,
-    activations and losses.
-    """
-
-
-# ------------------------------------------------------------------------ sweeps
-
-
-@hookspec
-def harness_sweep_start(config):
-    """A multirun sweep starts, in the launching process, before any job.
-
-    ``config`` is the sweep's Hydra config (``config.hydra.sweep.dir`` is where jobs
-    write). A tracking plugin creates its store and a parent run here and leaves what
-    the jobs need in the sweep folder. Called for every launcher.
-    """
-
-
-@hookspec
-def harness_sweep_end(config, jobs):
-    """A multirun sweep ended, in the launching process.
-
-    ``jobs`` lists each job's outcome (``status``: FINISHED, SKIPPED, FAILED or KILLED,
-    ``error``, ``dir``). Summaries across the sweep are drawn here; a tracking plugin
-    closes the parent run. Not called if the launcher itself dies (Ctrl-C, SIGKILL).
-    """
-
-
-# ------------------------------------------------------------------ configuration
-
-
-@hookspec
-def harness_register_config_dirs(register):
-    """Add Hydra config options without editing the core's ``conf/``.
-
-    Call ``register(path)`` with a directory laid out like ``conf/``
-    (``optimizer/<name>.yaml``, ``model/<name>.yaml``), or a ``pkg://`` / ``file://``
-    URL. It is searched after the core's directory, so its files become options
-    (``harness-train optimizer=<name>``) but cannot replace the core's. Read by
-    :mod:`harness.config_search` whenever Hydra composes harness's configuration.
-    """
-
-
-# ------------------------------------------------------------------ command line
-
-
-@hookspec
-def harness_register_commands(subparsers):
-    """Add subcommands to the ``harness`` command.
-
-    ``subparsers`` is the argparse sub-parser collection: call
-    ``subparsers.add_parser(name, help=...)`` and ``set_defaults(handler=fn)``; ``fn(args)``
-    returns the exit code. Keep imports inside the handler: every ``harness`` call loads
-    every plugin.
+    :param register: call ``register(name, factory)``. ``factory()`` returns a
+        :class:`harness.contracts.GradientChecker`: ``check(subject)`` returns one
+        :class:`harness.conformance.CheckResult` per parameter (component, check,
+        parameter, error, tolerance, passed or skipped with the reason), not printed
+        text, so ``harness check``, the pytest plugin and a plugin's own tests all read
+        them; ``applies_to(subject)`` picks the subjects it checks.
     """
 
 
@@ -181,28 +144,67 @@ def harness_register_commands(subparsers):
 
 
 @hookspec
-def harness_register_datasets(register):
+def harness_register_datasets(register: Callable[..., None]) -> None:
     """Register datasets.
 
-    Call ``register(name, factory)``. ``factory(**options)`` gets the ``data`` config
-    section (minus ``name``), validates it and returns a dataset object with
-    ``input_dim`` and ``num_classes`` known before loading, and ``load() -> Splits``
-    (train / validation / test arrays, see :class:`harness.data.splits.Splits`), each
-    split with at least one example.
+    :param register: call ``register(name, factory)``. ``factory(**options)`` gets the
+        ``data`` config section (minus ``name``), validates it and returns a
+        :class:`harness.contracts.Dataset` (``input_dim`` and ``num_classes`` known
+        before loading, ``load() -> Splits``, ``fetch()``).
     """
 
 
-# ------------------------------------------------------------------ validation
+# ------------------------------------------------------------------ configuration
 
 
 @hookspec
-def harness_validate_config(config):
+def harness_register_config_dirs(register: Callable[[str | Path], None]) -> None:
+    """Add Hydra config options without editing the core's ``conf/``.
+
+    :param register: call ``register(path)`` with a directory laid out like ``conf/``
+        (``optimizer/<name>.yaml``, ``tracking/<name>.yaml``), or a ``pkg://`` /
+        ``file://`` URL. It is searched after the core's directory, so its files become
+        options (``harness-train optimizer=<name>``) but cannot replace the core's.
+        Built-in plugins ship their options this way too.
+    """
+
+
+@hookspec
+def harness_register_config_sections(register: Callable[..., None]) -> None:
+    """Declare this plugin's top-level config sections.
+
+    :param register: call ``register(name, default, *, hashed=True)``. ``default`` is the
+        section's value when the composed config has none (a mapping, or a scalar such as
+        ``"auto"``); ``hashed=False`` says the section changes how a run is recorded or
+        shown, not what it computes, so it is left out of the config hash that identifies
+        identical runs (``tracking``, ``progress``). A section no loaded plugin declares
+        or reads is refused with a suggestion when it looks like a typo.
+    """
+
+
+@hookspec
+def harness_validate_config(config: HarnessConfig) -> None:
     """Check this plugin's own config section before anything is loaded or trained.
 
-    ``config`` is the validated :class:`harness.config.HarnessConfig`; plugin sections
-    are in ``config.section(name)``. Raise :class:`harness.errors.ConfigError` with one
-    line naming the field (``reports.misclassified must be an integer >= 0, got 'abc'``).
-    A tracking plugin may also check that its store is reachable here.
+    :param config: the validated :class:`harness.config.HarnessConfig`; plugin sections
+        are in ``config.section(name)``. Raise :class:`harness.ConfigError` with one line
+        naming the field (``reports.misclassified must be an integer >= 0, got 'abc'``).
+        A tracking plugin may also check that its store is reachable here.
+    """
+
+
+# ------------------------------------------------------------------ command line
+
+
+@hookspec
+def harness_register_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Add subcommands to the ``harness`` command.
+
+    :param subparsers: the argparse sub-parser collection: call
+        ``subparsers.add_parser(name, help=...)`` and ``set_defaults(handler=fn)``;
+        ``fn(args)`` returns the exit code and raises :class:`harness.HarnessError` for a
+        one-line error. Keep imports inside the handler: every ``harness`` call loads
+        every plugin.
     """
 
 
@@ -210,84 +212,175 @@ def harness_validate_config(config):
 
 
 @hookspec
-def harness_run_start(run):
+def harness_run_start(run: RunInfo, model: Model, engine: Engine, data: Splits, result: RunResult) -> None:
     """A run begins: the model, data and optimizer are built, no step taken yet.
 
-    ``run`` is a :class:`harness.training.run.Run`: its config, the composed config
-    as YAML, the model and a ``state`` dict in which plugins keep what they need
-    between events (a tracking run id, a progress bar).
+    :param run: the run's description (config, sizes, paths; frozen).
+    :param model: the model about to be trained; its arrays change in place as it trains.
+    :param engine: the engine that built it (to rebuild parts, such as a probe).
+    :param data: the training, validation and test splits.
+    :param result: the record the run fills. A tracker puts its run id in
+        ``result.ids`` (checkpoints keep them); a resumed run's result holds the ids it
+        had, so the tracker continues the same record.
+
+    Raising here fails the run before training (the run-end hook still runs).
     """
 
 
 @hookspec
-def harness_epoch_start(run, epoch):
-    """An epoch begins (``epoch`` counts from 0); ``run.lr`` holds its learning rate."""
+def harness_epoch_start(run: RunInfo, epoch: int, lr: float) -> None:
+    """An epoch begins.
+
+    :param run: the run.
+    :param epoch: the epoch, counted from 0.
+    :param lr: the learning rate its first step uses.
+    """
 
 
 @hookspec
-def harness_step_end(run, step, loss, batch_size, correct):
+def harness_step_end(run: RunInfo, step: int, loss: float, batch_size: int, correct: int, lr: float) -> None:
     """One optimizer step finished. Called on the training hot path: keep it cheap.
 
-    ``step`` counts steps over the whole run from 1; ``loss`` is the batch's mean loss
-    and ``correct`` how many of its ``batch_size`` examples were classified right.
+    :param run: the run.
+    :param step: steps over the whole run, counted from 1.
+    :param loss: the batch's mean loss (before the step).
+    :param batch_size: examples in the batch.
+    :param correct: how many of them the model classified right.
+    :param lr: the learning rate the step used.
+
+    Raise :class:`harness.StopTraining` to end training here, as a finished run.
     """
 
 
 @hookspec
-def harness_epoch_end(run, epoch, metrics):
-    """An epoch finished.
+def harness_epoch_end(run: RunInfo, epoch: int, metrics: dict[str, float]) -> None:
+    """An epoch finished (validated, recorded in the history).
 
-    ``metrics`` maps names to floats: ``train_loss``, ``train_accuracy``,
-    ``val_loss``, ``val_accuracy``, ``lr``, ``epoch_seconds``.
+    :param run: the run.
+    :param epoch: the epoch that finished, counted from 0.
+    :param metrics: ``train_loss``, ``train_accuracy``, ``val_loss``, ``val_accuracy``,
+        ``lr``, ``epoch_seconds``, ``samples_per_second``.
+
+    Raise :class:`harness.StopTraining` to end training after this epoch.
     """
 
 
 @hookspec
-def harness_log_metrics(run, records):
+def harness_log_metrics(run: RunInfo, records: list[tuple[int, dict[str, float]]]) -> None:
     """Record extra metrics for the run (a tracking plugin implements this).
 
-    ``records`` is a list of ``(step, {name: value})``. Plugins that measure something
-    (diagnostics) call ``run.log_metrics(records)``, which calls this hook, so they never
-    need to know which tracking backend, if any, is listening.
+    :param run: the run.
+    :param records: ``(step, {name: value})`` pairs. Plugins that measure something
+        call ``run.log_metrics(records)``, which calls this hook, so they never need to
+        know which tracker, if any, is listening.
     """
 
 
 @hookspec
-def harness_checkpoint_saved(run, directory, epoch):
-    """A checkpoint of the run was written (atomically) to ``directory``.
+def harness_checkpoint_saved(run: RunInfo, directory: Path, epoch: int) -> None:
+    """A checkpoint of the run was written (atomically and verified) to ``directory``.
 
-    ``epoch`` counts the epochs finished. A tracking plugin uploads it so the run can
-    be resumed from its id on another machine.
+    :param run: the run.
+    :param directory: the checkpoint folder (a manifest and the arrays it names).
+    :param epoch: the epochs finished.
+
+    A tracking plugin uploads it so the run can be resumed from its id elsewhere.
     """
 
 
 @hookspec(firstresult=True)
-def harness_locate_checkpoint(reference, config):
+def harness_locate_checkpoint(reference: str, config: DictConfig) -> Path | None:
     """Turn ``resume=<reference>`` into a local checkpoint directory, or return ``None``.
 
-    Asked only when the reference is not an existing directory. A tracking plugin
-    recognises its own run ids and downloads the run's last checkpoint into
-    ``<fresh temporary folder>/checkpoint``; the core deletes that temporary folder once
-    the checkpoint is read. The first non-``None`` answer wins; an unknown id of the
-    plugin's own kind is a one-line :class:`harness.errors.HarnessError`.
+    :param reference: what the user typed after ``resume=`` (not an existing folder).
+    :param config: the composed config of this invocation.
+
+    A tracking plugin recognises its own run ids and downloads the run's last checkpoint
+    into ``<fresh temporary folder>/checkpoint``; the core deletes that temporary folder
+    once the checkpoint is read. The first non-``None`` answer wins; an unknown id of
+    the plugin's own kind, or a run that cannot be resumed (still running, finished), is
+    a one-line :class:`harness.HarnessError`.
     """
 
 
 @hookspec(firstresult=True)
-def harness_find_finished(run):
-    """Return the summary of an identical, already finished run, or ``None``.
+def harness_find_finished(run: RunInfo) -> RunRecord | None:
+    """Return the record of an identical, already finished run, or ``None``.
 
-    Called before training a job of a sweep (``run.sweep`` is set, ``run.config_hash``
-    identifies the composed config): re-running a sweep after a crash skips what is done.
+    :param run: a job of a sweep about to train (``run.sweep`` set; ``run.config_hash``
+        identifies the composed config).
+
+    Re-running a sweep after a crash skips what is done; the record (summary and
+    history) stands in for the skipped job in the sweep's comparison.
     """
 
 
 @hookspec
-def harness_run_end(run, status, error):
+def harness_run_artifacts(run: RunInfo, result: RunResult) -> list[Path] | None:
+    """Return the files this plugin produced for the run (plots, tables), or nothing.
+
+    :param run: the run.
+    :param result: its result so far (status, history, summary, test predictions).
+
+    Called once training is over, for every status, before :func:`harness_run_end`;
+    everything returned is in ``result.artifacts`` there, where a tracker uploads it.
+    Write into ``run.output_dir``. One plugin failing here does not stop the others.
+    """
+
+
+@hookspec
+def harness_run_end(run: RunInfo, status: str, error: BaseException | None, result: RunResult) -> None:
     """The run ended.
 
-    ``status`` is ``"FINISHED"``, ``"FAILED"`` or ``"KILLED"``; ``error`` is the
-    exception that ended it, or ``None``. On success ``run.summary`` holds the final
-    metrics (``test_accuracy``, ``test_loss``, ``train_seconds``, ``epochs``).
-    Implementations must not raise: every plugin gets to close what it opened.
+    :param run: the run.
+    :param status: ``"FINISHED"``, ``"FAILED"`` or ``"KILLED"``.
+    :param error: the exception that ended it, or ``None``.
+    :param result: everything it produced: ``summary`` (``test_accuracy``, ``test_loss``,
+        ``train_seconds``, ``epochs``...), ``history``, ``artifacts``, ``diverged_step``.
+
+    Every plugin gets its turn even if another raises (the failure is logged); a plugin
+    that could not record the run raises :class:`harness.TrackingError`, which makes the
+    command exit non-zero.
+    """
+
+
+# ------------------------------------------------------------------------ sweeps
+
+
+@hookspec
+def harness_sweep_start(sweep: SweepInfo) -> None:
+    """A multirun sweep starts, in the launching process, before any job.
+
+    :param sweep: the sweep (its folder, name, overrides, swept keys, Hydra config).
+
+    A tracking plugin creates its store and a parent run here and leaves what the jobs
+    need in the sweep folder. Called for every launcher.
+    """
+
+
+@hookspec
+def harness_compare_runs(runs: list[RunRecord], folder: Path, title: str, metric: str) -> list[Path] | None:
+    """Draw a comparison of finished runs into ``folder``; return the files written.
+
+    :param runs: one record per run (name, status, params, summary, history, folder).
+    :param folder: where to write.
+    :param title: what the runs are (the experiment's name).
+    :param metric: the per-epoch metric to compare (``val_accuracy`` unless asked otherwise).
+
+    Called at the end of a sweep over its jobs, and by ``harness compare`` over runs
+    read back from a store.
+    """
+
+
+@hookspec
+def harness_sweep_end(sweep: SweepInfo, jobs: list[RunRecord], artifacts: list[Path]) -> None:
+    """A multirun sweep ended, in the launching process.
+
+    :param sweep: the sweep.
+    :param jobs: each job's outcome (``status``: FINISHED, SKIPPED, FAILED or KILLED;
+        ``error``, ``summary``, ``history``, ``dir``).
+    :param artifacts: the comparison files :func:`harness_compare_runs` produced and the
+        files left in ``sweep.summary_dir``; a tracker attaches them to its parent run.
+
+    Not called if the launcher itself dies (Ctrl-C, SIGKILL).
     """

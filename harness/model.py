@@ -9,18 +9,23 @@ engine and hands them to that engine, which wires them into a model with this su
   gradients are left in the arrays returned by ``named_parameters``.
 * ``evaluate(x, y) -> (loss, outputs)``: forward in evaluation mode, no gradients.
 * ``named_parameters() -> list[(name, value, grad)]``: arrays updated in place.
-* ``layers`` and ``layer_names``: the layer objects in order and one name per layer,
-  for per-layer diagnostics (each layer has ``forward(x, train)``, ``params``, ``grads``).
+* ``layers`` and ``layer_names``: the layer objects in order and one name per layer
+  (:func:`harness.kit.layer_name`), for per-layer diagnostics.
 * ``output_dim``: the size of the model's output.
+
+(:class:`harness.contracts.Model` is the typed form; :class:`harness.kit.LayerStackModel`
+gives engines all of it but the forward and backward passes.)
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from harness.errors import PluginError
 from harness.registry import Registry
 
 
-def build_layers(registry: Registry, engine: str, specs: list[dict], section: str = "model.layers") -> list:
+def build_layers(registry: Registry, engine: str, specs: list[dict[str, Any]], section: str = "model.layers") -> list[Any]:
     """One object per ``model.layers`` entry, looked up among layers then activations.
 
     An option whose value is itself a list of layer specs (``{type: residual, layers:
@@ -50,21 +55,9 @@ def _kind_of(registry: Registry, engine: str, name: str, where: str) -> str:
     known = registry.names("layer", engine) + registry.names("activation", engine)
     message = f"{where}: unknown layer or activation {name!r} for engine {engine!r}; known: {', '.join(sorted(known)) or '(none)'}"
     if registry.pm.failures:
-        message += "; plugins that failed to load: " + ", ".join(registry.pm.failures)
+        message += "; plugins that failed to load: " + ", ".join(f.describe() for f in registry.pm.failures.values())
     raise PluginError(message)
 
 
-def build_stack(layers: list, input_dim: int, rng, dtype) -> int:
-    """Build each layer on the previous one's output size; return the model's output size.
-
-    Every engine draws its initial weights through this one loop, in layer order, so two
-    engines given the same seed start from the same weights.
-    """
-    dim = input_dim
-    for layer in layers:
-        dim = layer.build(dim, rng, dtype)
-    return dim
-
-
-def build_loss(registry: Registry, engine: str, name: str, options: dict):
+def build_loss(registry: Registry, engine: str, name: str, options: dict[str, Any]) -> Any:
     return registry.create("loss", name, options, section="model.loss", engine=engine)

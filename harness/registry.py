@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from harness.errors import ConfigError, HarnessError, PluginError
-from harness.plugins import PluginManager
+from harness.plugins import PluginManager, call_each
 
 
 @dataclass(frozen=True)
@@ -57,30 +57,48 @@ class Entry:
         return f"{self.engine}:{self.name}" if self.engine else self.name
 
 
+@dataclass(frozen=True)
+class Section:
+    """A top-level config section a plugin declared (``harness_register_config_sections``)."""
+
+    name: str
+    plugin: str
+    hashed: bool = True
+
+
 class Registry:
     """Every name every loaded plugin provides, by kind (and engine)."""
 
     def __init__(self, pm: PluginManager) -> None:
         self.pm = pm
         self._entries: dict[tuple[str, str | None, str], Entry] = {}
+        self._sections: dict[str, Section] = {}
         for kind in KINDS.values():
-            self._collect(kind)
+            self._collect(kind.hook, lambda plugin, kind=kind: {"register": partial(self._add, kind, plugin)})
+        self._collect("harness_register_config_sections",
+                      lambda plugin: {"register": partial(self._add_section, plugin)})
 
     # ------------------------------------------------------------------ building
 
-    def _collect(self, kind: Kind) -> None:
-        hook = getattr(self.pm.hook, kind.hook)
-        for impl in hook.get_hookimpls():
-            register = partial(self._add, kind, impl.plugin_name)
-            try:
-                impl.function(register=register)
-            except HarnessError:
-                raise
-            except Exception as exc:
-                raise PluginError(
-                    f"plugin {self._describe(impl.plugin_name)} failed in {kind.hook}: "
-                    f"{type(exc).__name__}: {exc}"
-                ) from exc
+    def _collect(self, hook: str, kwargs) -> None:
+        """Each plugin's registration hook on its own, so names are attributed to it."""
+        def failed(plugin: str, exc: Exception) -> None:
+            if isinstance(exc, HarnessError):
+                raise exc
+            raise PluginError(f"plugin {self._describe(plugin)} failed in {hook}: {type(exc).__name__}: {exc}") from exc
+
+        call_each(hook, kwargs, pm=self.pm, on_error=failed)
+
+    def _add_section(self, plugin: str, name: str, *, hashed: bool = True) -> None:
+        if not isinstance(name, str) or not name.isidentifier():
+            raise PluginError(f"plugin {self._describe(plugin)} declared config section {name!r}, which is not a name")
+        known = self._sections.get(name)
+        if known is not None and known.hashed != hashed:
+            raise PluginError(
+                f"config section {name!r} is declared hashed={known.hashed} by plugin {self._describe(known.plugin)} "
+                f"and hashed={hashed} by plugin {self._describe(plugin)}"
+            )
+        self._sections.setdefault(name, Section(name, plugin, bool(hashed)))
 
     def _add(self, kind: Kind, plugin: str, name: str, factory: Callable, *, engine: str | None = None) -> None:
         if kind.per_engine and not engine:
@@ -100,8 +118,19 @@ class Registry:
         self._entries[key] = Entry(kind.name, name, factory, plugin, engine if kind.per_engine else None)
 
     def _describe(self, plugin: str) -> str:
-        info = self.pm.infos.get(plugin)
-        return f"{plugin!r} (entry point {info.entry_point!r})" if info else repr(plugin)
+        return self.pm.describe(plugin)
+
+    def declared_sections(self) -> dict[str, Section]:
+        """Top-level config sections plugins declared, by name."""
+        return dict(self._sections)
+
+    def unhashed_sections(self) -> tuple[str, ...]:
+        """Sections that say how a run is recorded or shown, not what it computes."""
+        return tuple(sorted(name for name, section in self._sections.items() if not section.hashed))
+
+    def plugin_of(self, kind: str, name: str, *, engine: str | None = None) -> str:
+        """The plugin that registered ``name`` (for messages and model requirements)."""
+        return self.get(kind, name, engine=engine).plugin
 
     # ------------------------------------------------------------------- queries
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
 
-from harness.plugins import load_plugins
+from harness.plugins import load_plugins, reset_plugin_manager
 from harness.resources import config_dir
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -42,3 +44,16 @@ def compose_config(tmp_path):
 def plugins():
     """The plugin manager with every installed plugin, ignoring HARNESS_LOAD_PLUGINS."""
     return load_plugins(use_env=False)
+
+
+def read_records(run_folder: Path) -> list[dict]:
+    """The diagnostics records a run left in its folder."""
+    return json.loads((Path(run_folder) / "diagnostics" / "records.json").read_text())
+
+
+@pytest.fixture(autouse=True)
+def fresh_plugin_manager():
+    """Every test starts from the installed plugins, whatever an earlier test loaded."""
+    reset_plugin_manager()
+    yield
+    reset_plugin_manager()

@@ -72,7 +72,7 @@ def test_broken_plugin_is_reported_and_runs_without_it_still_work(tmp_path):
 def test_unknown_dataset_fetch_is_one_line():
     result = harness("data", "fetch", "cifar")
     assert result.returncode == 2
-    assert result.stderr.strip() == "harness: error: unknown dataset 'cifar'; accepted: mnist, fashion_mnist"
+    assert result.stderr.strip() == "harness: error: unknown dataset 'cifar'; known: blobs, fashion_mnist, mnist, moons"
 
 
 def test_help_lists_commands():

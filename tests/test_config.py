@@ -28,7 +28,6 @@ def test_default_config_validates(compose_config):
         ("gd.batch_size=0", "gd.batch_size must be an integer >= 1, got 0"),
         ("training.epochs=0", "training.epochs must be an integer >= 1, got 0"),
         ("dtype=float16", "dtype must be one of float32, float64, got 'float16'"),
-        ("progress=sometimes", "progress must be one of auto, always, never, got 'sometimes'"),
         ("seed=-1", "seed must be an integer in [0, 4294967295], got -1"),
         ("training.epochs=abc", "training.epochs: Value 'abc' of type 'str' could not be converted to Integer"),
         ("gd.mode=online", "gd.mode must be one of batch, sgd, minibatch, got 'online'"),
@@ -49,6 +48,7 @@ def test_schema_errors_are_one_line_and_name_the_field(compose_config, override,
     "override, message",
     [
         ("optimizer.lr=-1", "optimizer.lr must be > 0, got -1"),
+        ("progress.bar=sometimes", "progress.bar must be one of auto, always, never, got 'sometimes'"),
         ("optimizer.momentum=1", "optimizer.momentum must be a number in [0, 1), got 1"),
         ("schedule=step", None),
         ("schedule.every=0", "schedule.every must be an integer >= 1, got 0"),
@@ -97,9 +97,14 @@ def test_unknown_names_list_what_exists(compose_config, plugins):
 
 
 def _menu():
-    root = config_dir()
+    """Every option of every group: the core's ``conf/`` and what the plugins ship."""
+    from harness.config_search import plugin_config_dirs
+    from harness.plugins import get_plugin_manager
+
+    roots = [config_dir()] + [Path(path) for _, path in plugin_config_dirs(get_plugin_manager()) if "://" not in path]
     return [
         pytest.param(group.name, option.stem, id=f"{group.name}={option.stem}")
+        for root in roots
         for group in sorted(p for p in root.iterdir() if p.is_dir() and p.name != "experiment")
         for option in sorted(group.glob("*.yaml"))
     ]
@@ -109,7 +114,7 @@ def _default_groups() -> set[str]:
     import yaml
 
     defaults = yaml.safe_load((config_dir() / "config.yaml").read_text())["defaults"]
-    return {next(iter(d)) for d in defaults if isinstance(d, dict)}
+    return {next(iter(d)).removeprefix("optional ") for d in defaults if isinstance(d, dict)}
 
 
 @pytest.mark.parametrize("group, option", _menu())

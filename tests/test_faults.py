@@ -71,9 +71,9 @@ BATCH_NORM = "model.layers=[{type:dense,units:16,init:he},{type:batch_norm},{typ
 @pytest.mark.parametrize("extra", [[], [BATCH_NORM]], ids=["dropout", "batch norm"])
 def test_resumed_run_is_bit_identical_to_an_uninterrupted_one(compose_config, plugins, tmp_path, step, extra):
     straight = run_experiment(compose_config([*RUN, *extra]), pm=plugins)
-    assert straight.steps_per_epoch == 6  # so step 18 ends epoch 3 and step 13 is inside it
+    assert straight.run.steps_per_epoch == 6  # so step 18 ends epoch 3 and step 13 is inside it
     resumed = interrupted_then_resumed(compose_config, tmp_path, extra, step)
-    assert resumed.resumed
+    assert resumed.run.resumed
     from harness.training.arrays import model_arrays
 
     final, again = model_arrays(straight.model), model_arrays(resumed.model)
@@ -93,8 +93,8 @@ class InterruptInValidation:
         self.epoch, self.calls = epoch, 0
 
     @hookimpl
-    def harness_run_start(self, run):
-        evaluate = run.model.evaluate
+    def harness_run_start(self, model):
+        evaluate = model.evaluate
 
         def interrupted(x, y):
             self.calls += 1
@@ -102,7 +102,7 @@ class InterruptInValidation:
                 os.kill(os.getpid(), signal.SIGINT)
             return evaluate(x, y)
 
-        run.model.evaluate = interrupted
+        model.evaluate = interrupted
 
 
 def test_a_signal_during_validation_stops_after_the_epoch_is_recorded(compose_config, plugins, tmp_path):
@@ -123,7 +123,7 @@ class SignalAtRunEnd:
     """Sends SIGTERM while the run's records are being closed, as a preempting scheduler might."""
 
     @hookimpl
-    def harness_run_end(self, run, status, error):
+    def harness_run_end(self, status):  # a strict subset of the hook's arguments, as pluggy allows
         os.kill(os.getpid(), signal.SIGTERM)
 
 

@@ -1,4 +1,4 @@
-"""The hook surface and its documentation cannot drift apart."""
+"""The hook surface and its documentation cannot drift apart: names and signatures."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from harness import hookspecs
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+PLUGINS_DOC = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
 
 
 def declared_hooks() -> dict[str, object]:
@@ -18,20 +18,27 @@ def declared_hooks() -> dict[str, object]:
     }
 
 
-def documented_hooks() -> set[str]:
-    section = README.read_text().split("## Plugin hooks", 1)[1].split("\n## ", 1)[0]
-    return set(re.findall(r"^\|\s*`(harness_\w+)`", section, flags=re.MULTILINE))
+def documented_hooks() -> dict[str, str]:
+    """``{hook: signature}`` from the hook reference table of docs/plugins.md."""
+    section = PLUGINS_DOC.read_text().split("## Hook reference", 1)[1].split("\n## ", 1)[0]
+    return dict(re.findall(r"^\|\s*`(harness_\w+)\(([^)]*)\)`", section, flags=re.MULTILINE))
 
 
-def test_every_hook_has_a_docstring():
+def test_every_hook_has_a_docstring_naming_each_parameter():
     for name, fn in declared_hooks().items():
-        assert inspect.getdoc(fn) and len(inspect.getdoc(fn)) > 40, f"{name} has no real docstring"
+        doc = inspect.getdoc(fn)
+        assert doc and len(doc) > 40, f"{name} has no real docstring"
+        for parameter in inspect.signature(fn).parameters:
+            assert f":param {parameter}:" in doc, f"{name} does not document its parameter {parameter!r}"
 
 
-def test_readme_hook_table_matches_the_declared_hooks():
-    declared, documented = set(declared_hooks()), documented_hooks()
-    assert declared - documented == set(), f"hooks missing from README's 'Plugin hooks' table: {sorted(declared - documented)}"
-    assert documented - declared == set(), f"README documents hooks that do not exist: {sorted(documented - declared)}"
+def test_the_plugin_docs_list_every_hook_with_its_signature():
+    declared, documented = declared_hooks(), documented_hooks()
+    assert set(declared) - set(documented) == set(), f"hooks missing from docs/plugins.md: {sorted(set(declared) - set(documented))}"
+    assert set(documented) - set(declared) == set(), f"docs/plugins.md documents hooks that do not exist: {sorted(set(documented) - set(declared))}"
+    for name, fn in declared.items():
+        arguments = ", ".join(inspect.signature(fn).parameters)
+        assert documented[name] == arguments, f"docs/plugins.md shows {name}({documented[name]}), declared ({arguments})"
 
 
 def test_every_hook_is_a_pluggy_hookspec():

@@ -8,7 +8,7 @@ import struct
 import numpy as np
 import pytest
 
-from harness.data.idx import check_counts, encode_idx, read_idx, write_idx
+from harness_datasets.idx import check_counts, encode_idx, read_idx, write_idx
 from harness.errors import DataError
 
 

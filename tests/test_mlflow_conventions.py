@@ -95,8 +95,6 @@ def test_run_names_leave_out_where_runs_are_stored():
                  "hydra.launcher.n_jobs=2", "seed=1"]
     assert names.readable(overrides) == ["optimizer.lr=0.1", "+budget=time", "seed=1"]
     assert names.child_name(overrides, ["optimizer.lr", "budget", "tracking.uri"], "x") == "optimizer.lr=0.1 +budget=time"
-    assert names.parent_name("sweep", overrides) == "sweep sweep: optimizer.lr=0.1 +budget=time seed=1"
-    assert names.parent_name("lrs", ["optimizer.lr=0.05,0.1", "data.train_size=2000"], ["optimizer.lr"]) == "sweep lrs: optimizer.lr=0.05,0.1"
     from harness.cli.train import run_name_from_overrides
 
     assert run_name_from_overrides(["tracking.uri=sqlite:////tmp/x.db", "data.train_size=2000"]) == "data.train_size=2000"
@@ -193,7 +191,7 @@ def test_the_model_is_a_logged_model_of_the_run_with_pinned_requirements(compose
     lines = (folder / "requirements.txt").read_text().split()
     assert lines[:2] == [f"mlflow=={mlflow.__version__}", f"numpy=={np.__version__}"]
     (wheel,) = [line for line in lines[2:]]
-    assert wheel.startswith("code/backprop_harness-") and wheel.endswith("-py3-none-any.whl")  # an editable checkout: bundled
+    assert wheel.startswith("code/harness_backprop-") and wheel.endswith("-py3-none-any.whl")  # an editable checkout: bundled
     assert (folder / wheel).is_file()
     with zipfile.ZipFile(folder / wheel) as bundled:
         assert "harness_mlflow/pyfunc_model.py" in bundled.namelist()
@@ -214,10 +212,10 @@ def test_requirements_name_the_distributions_of_the_model_components(plugins):
     layers = [{"type": "dense", "units": 4}, {"type": "residual", "layers": [{"type": "dense", "units": 4}, {"type": "relu"}]}]
     assert requirements.component_plugins(registry, "backprop", layers, "softmax_cross_entropy") == {"backprop"}
     Info = SimpleNamespace
-    infos = {"backprop": Info(distribution="backprop-harness"), "example": Info(distribution="harness-example-plugin")}
-    assert requirements.model_distributions(registry, infos, "backprop", layers, "softmax_cross_entropy") == ["backprop-harness"]
-    pinned = requirements.pin(["backprop-harness"], bundle=False)
-    assert [p.requirement for p in pinned] == [f"backprop-harness=={distribution('backprop-harness').version}"]
+    infos = {"backprop": Info(distribution="harness-backprop"), "example": Info(distribution="harness-example-plugin")}
+    assert requirements.model_distributions(registry, infos, "backprop", layers, "softmax_cross_entropy") == ["harness-backprop"]
+    pinned = requirements.pin(["harness-backprop"], bundle=False)
+    assert [p.requirement for p in pinned] == [f"harness-backprop=={distribution('harness-backprop').version}"]
 
 
 def test_a_local_source_is_built_once_and_cached_by_its_state(tmp_path, monkeypatch):

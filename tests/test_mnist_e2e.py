@@ -38,7 +38,7 @@ def test_default_experiment_reaches_98_percent_and_is_recorded(compose_config, p
     # The logged pyfunc model, loaded in a fresh process, scores the official test set too.
     script = f"""
 import json, numpy as np, mlflow
-from harness.data.mnist import load_mnist
+from harness_datasets.mnist import load_mnist
 mlflow.set_tracking_uri("sqlite:///{tmp_path / 'mlflow.db'}")
 model = mlflow.pyfunc.load_model("runs:/{recorded.info.run_id}/model")
 arrays = load_mnist()

@@ -32,7 +32,7 @@ def wheel(tmp_path_factory) -> Path:
         capture_output=True, text=True, timeout=600,
     )
     assert built.returncode == 0, built.stderr[-2000:]
-    (built,) = out.glob("backprop_harness-*.whl")
+    (built,) = out.glob("harness_backprop-*.whl")
     return built
 
 

@@ -58,7 +58,7 @@ def test_builtins_come_through_the_entry_point_group(plugins):
     assert BUILTINS <= set(plugins.infos)
     for name in BUILTINS:
         info = plugins.infos[name]
-        assert info.distribution == "backprop-harness" and info.entry_point.startswith(f"{name} = harness_")
+        assert info.distribution == "harness-backprop" and info.entry_point.startswith(f"{name} = harness_")
 
 
 def test_third_party_plugin_is_loaded_and_attributed(third_party):

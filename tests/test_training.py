@@ -27,8 +27,8 @@ def test_full_batch_is_a_view_and_sgd_is_one_example():
 @pytest.mark.parametrize("mode, steps", [("batch", 1), ("sgd", 720), ("minibatch", 6)])
 def test_gd_modes_are_batching_modes_of_one_loop(compose_config, plugins, mode, steps):
     run = run_experiment(compose_config([*TINY, f"gd={mode}", "training.epochs=2"]), pm=plugins)
-    assert run.steps_per_epoch == steps
-    assert run.sizes == {"train": 720, "val": 240, "test": 240}
+    assert run.run.steps_per_epoch == steps
+    assert run.run.sizes == {"train": 720, "val": 240, "test": 240}
     assert len(run.history) == 2
 
 
@@ -61,8 +61,12 @@ def test_best_validation_epoch_is_restored(compose_config):
             self.by_epoch = []
 
         @hookimpl
-        def harness_epoch_end(self, run, epoch, metrics):
-            self.by_epoch.append([value.copy() for _, value, _ in run.model.named_parameters()])
+        def harness_run_start(self, model):
+            self.model = model
+
+        @hookimpl
+        def harness_epoch_end(self):
+            self.by_epoch.append([value.copy() for _, value, _ in self.model.named_parameters()])
 
     pm = load_plugins(use_env=False)
     snapshots = Snapshots()
@@ -111,16 +115,21 @@ def test_a_nan_gradient_stops_the_run_before_a_second_update(compose_config):
         """Makes the last layer's weight gradient NaN at step 3, as an overflow would."""
 
         @hookimpl
-        def harness_step_end(self, run, step, loss, batch_size, correct):
+        def harness_run_start(self, model):
+            self.model = model
+
+        @hookimpl
+        def harness_step_end(self, step):
             if step == 2:
-                original = run.model.train_batch
+                model = self.model
+                original = model.train_batch
 
                 def poisoned(x, y):
                     result = original(x, y)
-                    run.model.named_parameters()[-2][2][0, 0] = np.nan
+                    model.named_parameters()[-2][2][0, 0] = np.nan
                     return result
 
-                run.model.train_batch = poisoned
+                model.train_batch = poisoned
 
     pm = load_plugins(use_env=False)
     pm.register(PoisonGradient(), name="poison")

@@ -11,8 +11,7 @@ from __future__ import annotations
 import json
 
 from harness.conformance import CaseReport, SuiteReport, run_suite
-from harness.plugins import load_plugins
-from harness.registry import Registry
+from harness.plugins import get_plugin_manager, get_registry
 
 COLUMNS = ("component", "kind", "plugin", "check", "worst error", "at", "tolerance", "result")
 
@@ -31,7 +30,7 @@ def add_parser(sub) -> None:
 
 def check(plugin: str | None = None, checker: str | None = None) -> SuiteReport:
     """The suite over the installed plugins (``HARNESS_LOAD_PLUGINS`` respected)."""
-    return run_suite(Registry(load_plugins()), plugin=plugin, checker=checker)
+    return run_suite(get_registry(get_plugin_manager()), plugin=plugin, checker=checker)
 
 
 def run(args) -> int:

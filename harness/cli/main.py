@@ -13,7 +13,7 @@ import sys
 from harness import __version__
 from harness.cli import check_cmd, data_cmd, plugins_cmd
 from harness.errors import HarnessError
-from harness.plugins import load_plugins
+from harness.plugins import call_each, get_plugin_manager
 
 COMMANDS = (plugins_cmd, data_cmd, check_cmd)
 
@@ -27,12 +27,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
         command.add_parser(sub)
-    for impl in reversed(load_plugins().hook.harness_register_commands.get_hookimpls()):
-        try:  # one broken plugin must not take `harness plugins`, the tool to diagnose it, down
-            impl.function(subparsers=sub)
-        except Exception as exc:
-            print(f"harness: warning: plugin {impl.plugin_name!r} could not add its commands: {type(exc).__name__}: {exc}",
-                  file=sys.stderr)
+    def warn(plugin: str, exc: Exception) -> None:  # one broken plugin must not take `harness plugins` down
+        print(f"harness: warning: plugin {plugin!r} could not add its commands: {type(exc).__name__}: {exc}",
+              file=sys.stderr)
+
+    call_each("harness_register_commands", {"subparsers": sub}, pm=get_plugin_manager(), on_error=warn)
     return parser
 
 

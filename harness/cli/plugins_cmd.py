@@ -7,8 +7,7 @@ import json
 from collections import defaultdict
 
 from harness.errors import HarnessError
-from harness.plugins import LOAD_ENV, installed_entry_points, load_plugins
-from harness.registry import Registry
+from harness.plugins import LOAD_ENV, PluginManager, call_each, get_plugin_manager, get_registry, installed_entry_points
 
 
 def add_parser(sub) -> None:
@@ -19,11 +18,11 @@ def add_parser(sub) -> None:
 
 def describe() -> dict:
     """Plugins with what they provide, plugins that failed to load, and a registry error if any."""
-    pm = load_plugins()
+    pm = get_plugin_manager()
     provides: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     registry_error = None
     try:
-        for entry in Registry(pm).entries():
+        for entry in get_registry(pm).entries():
             provides[entry.plugin][entry.kind].append(entry.qualified_name)
     except HarnessError as exc:
         registry_error = str(exc)
@@ -46,18 +45,14 @@ def describe() -> dict:
             "not_installed": pm.not_installed, "installed": installed}
 
 
-def _commands_of(pm, name: str) -> list[str]:
+def _commands_of(pm: PluginManager, name: str) -> list[str]:
     """The ``harness`` subcommands a plugin adds, read off a throwaway parser."""
-    plugin = pm.get_plugin(name)
-    for impl in pm.hook.harness_register_commands.get_hookimpls():
-        if impl.plugin is plugin:
-            sub = argparse.ArgumentParser().add_subparsers()
-            try:
-                impl.function(subparsers=sub)
-            except Exception as exc:
-                return [f"(could not add its commands: {type(exc).__name__})"]
-            return sorted(sub.choices)
-    return []
+    sub = argparse.ArgumentParser().add_subparsers()
+    try:
+        call_each("harness_register_commands", {"subparsers": sub}, pm=pm, only=name)
+    except Exception as exc:
+        return [f"(could not add its commands: {type(exc).__name__})"]
+    return sorted(sub.choices)
 
 
 def _other_hooks_of(pm, name: str) -> list[str]:

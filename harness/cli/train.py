@@ -20,8 +20,9 @@ from omegaconf import DictConfig
 
 from harness.cli import sweep as sweep_report
 from harness.errors import ConfigError, HarnessError
+from harness.records import SweepJob
 from harness.resources import config_dir
-from harness.training.experiment import run_experiment
+from harness.training.experiment import run_experiment, run_params
 from harness.training.interrupts import StopRequested
 
 log = logging.getLogger("harness")
@@ -37,13 +38,8 @@ def run_name_from_overrides(overrides) -> str | None:
     return " ".join(kept) or None
 
 
-def sweep_context(hc) -> dict:
-    return {
-        "dir": str(Path(hc.sweep.dir).resolve()),
-        "job": hc.job.num,
-        "overrides": list(hc.overrides.task),
-        "output_dir": hc.runtime.output_dir,
-    }
+def sweep_context(hc) -> SweepJob:
+    return SweepJob(dir=Path(hc.sweep.dir).resolve(), job=int(hc.job.num), overrides=tuple(hc.overrides.task))
 
 
 def _check_resume_alone(cfg: DictConfig, overrides) -> None:
@@ -64,11 +60,18 @@ def app(cfg: DictConfig):
     multirun = hc.mode == RunMode.MULTIRUN
     sweep = sweep_context(hc) if multirun else None
     output_dir = Path(hc.runtime.output_dir)
+    name = run_name_from_overrides(hc.overrides.task) or str(cfg.get("name"))
+
+    def record(status: str, error: str = "", result=None) -> None:
+        sweep_report.write_result(output_dir, name=name, status=status, error=error, result=result,
+                                  params=_params_or_empty(cfg))
+
     try:
         _check_resume_alone(cfg, hc.overrides.task)
-        run = run_experiment(cfg, run_name=run_name_from_overrides(hc.overrides.task), sweep=sweep)
+        outcome = run_experiment(cfg, run_name=run_name_from_overrides(hc.overrides.task), sweep=sweep)
     except StopRequested as exc:
-        if exc.finished_run is not None:
+        finished = exc.finished_run
+        if finished is not None:
             print(f"harness-train: {exc}; the run finished and is recorded, stopping here", file=sys.stderr)
         else:
             saved = (output_dir / "checkpoint" / "checkpoint.json").is_file()
@@ -76,10 +79,10 @@ def app(cfg: DictConfig):
             print(f"harness-train: {exc}; {where}", file=sys.stderr)
         if not multirun:
             sys.exit(exc.exit_code)
-        if exc.finished_run is not None:
-            sweep_report.write_result(output_dir, status="FINISHED", test_accuracy=exc.finished_run.summary.get("test_accuracy"))
+        if finished is not None:
+            record("FINISHED", result=finished)
         else:
-            sweep_report.write_result(output_dir, status="KILLED", error=str(exc))
+            record("KILLED", str(exc))
         if sweep_report.in_launcher_process():
             raise  # Ctrl-C on a sweep run in this process stops the whole sweep
         return None  # one worker was stopped (preempted): the others go on
@@ -87,18 +90,30 @@ def app(cfg: DictConfig):
         print(f"harness-train: error: {exc}", file=sys.stderr)
         if not multirun:
             sys.exit(exc.exit_code)
-        sweep_report.write_result(output_dir, status="FAILED", error=str(exc))
+        record("FAILED", str(exc))
         return None  # recorded; the sweep goes on
     except Exception as exc:
         if not multirun:
             raise
         log.exception("job failed")
-        sweep_report.write_result(output_dir, status="FAILED", error=f"{type(exc).__name__}: {exc}")
+        record("FAILED", f"{type(exc).__name__}: {exc}")
         return None
+    result = outcome.result
     if multirun:
-        status = "SKIPPED" if run.state.get("skipped") else "FINISHED"
-        sweep_report.write_result(output_dir, status=status, test_accuracy=run.summary.get("test_accuracy"))
-    return run.summary.get("test_accuracy")
+        record("SKIPPED" if result.skipped else "FINISHED", result=result)
+    return job_value(result.summary)
+
+
+def job_value(summary: dict) -> dict:
+    """What the task function returns to Hydra (a sweeper reads it): the run's final metrics."""
+    return {k: float(v) for k, v in summary.items() if isinstance(v, (int, float))}
+
+
+def _params_or_empty(cfg: DictConfig) -> dict:
+    try:
+        return run_params(cfg)
+    except Exception:  # an unresolvable config is reported by the run itself
+        return {}
 
 
 def main() -> None:

@@ -13,15 +13,14 @@ checkpoint or the previous one, complete, never a mix.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from harness.contracts import RandomLayer
 from harness.errors import DataError
+from harness.files import atomic_write
 from harness.training.arrays import model_arrays, model_components
 
 MANIFEST = "checkpoint.json"
@@ -51,19 +50,6 @@ class TrainingState:
         return {k: getattr(self, k) for k in ("batches_done", "epoch_rng_state", "loss_sum", "correct", "epoch_seconds")}
 
 
-def _atomic(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save(directory: Path, *, model, optimizer, shuffle_rng: np.random.Generator, data_rng: np.random.Generator,
          state: TrainingState, config_yaml: str, ids: dict[str, str]) -> Path:
     """Write the checkpoint of the run after ``state.epoch`` finished epochs."""
@@ -71,7 +57,7 @@ def save(directory: Path, *, model, optimizer, shuffle_rng: np.random.Generator,
     arrays: dict[str, np.ndarray] = dict(model_arrays(model))
     rngs = {}
     for name, layer in model_components(model):
-        if isinstance(getattr(layer, "rng", None), np.random.Generator):
+        if isinstance(layer, RandomLayer):
             rngs[name] = layer.rng.bit_generator.state
     opt_state = optimizer.state_dict()
     for pname, slots in opt_state["slots"].items():
@@ -97,8 +83,8 @@ def save(directory: Path, *, model, optimizer, shuffle_rng: np.random.Generator,
     }
     slot = SLOTS[1] if _current_slot(directory) == SLOTS[0] else SLOTS[0]
     manifest["arrays"] = slot
-    _atomic(directory / slot, lambda handle: np.savez(handle, **arrays))
-    _atomic(directory / MANIFEST, lambda handle: handle.write(json.dumps(manifest, indent=1).encode()))
+    atomic_write(directory / slot, lambda handle: np.savez(handle, **arrays))
+    atomic_write(directory / MANIFEST, json.dumps(manifest, indent=1))
     return directory
 
 

@@ -13,23 +13,23 @@ import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from harness import config as config_mod
+from harness.contracts import Dataset, Engine, Model, Optimizer, Schedule
 from harness.errors import ConfigError
 from harness.model import build_layers, build_loss
-from harness.plugins import PluginManager, load_plugins
+from harness.plugins import PluginManager, activated, get_plugin_manager, get_registry
+from harness.records import RunInfo, RunResult, Splits, SweepJob
 from harness.registry import Registry
 from harness.training import checkpoint
+from harness.training.batching import steps_per_epoch
 from harness.training.loop import Trainer
-from harness.training.run import Run
 
 log = logging.getLogger("harness")
-
-# Keys that say where or how a run is recorded, not what it computes.
-NOT_HASHED = ("paths.", "resume", "progress", "tracking.")
 
 
 @dataclass
@@ -37,15 +37,33 @@ class Parts:
     """Everything a run needs, built and validated, before data is loaded."""
 
     settings: config_mod.HarnessConfig
-    engine: object
-    layers: list
-    loss: object
-    optimizer: object
-    schedule: object
-    dataset: object
+    engine: Engine
+    layers: list[Any]
+    loss: Any
+    optimizer: Optimizer
+    schedule: Schedule
+    dataset: Dataset
 
 
-def _options(section: dict) -> dict:
+@dataclass
+class Outcome:
+    """A run as the code that ran it sees it afterwards: its description, its result,
+    and the trained model (``None`` for a sweep job skipped as already finished)."""
+
+    run: RunInfo
+    result: RunResult
+    model: Model | None
+
+    @property
+    def summary(self) -> dict[str, float]:
+        return self.result.summary
+
+    @property
+    def history(self) -> list[dict[str, float]]:
+        return self.result.history
+
+
+def _options(section: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in section.items() if k != "name"}
 
 
@@ -61,13 +79,22 @@ def build_parts(cfg: DictConfig, registry: Registry) -> Parts:
     schedule = registry.create("schedule", s.schedule["name"], _options(s.schedule), section="schedule")
     dataset = registry.create("dataset", s.data["name"], _options(s.data), section="data")
     registry.pm.hook.harness_validate_config(config=s)
-    config_mod.check_sections(s)
+    config_mod.check_sections(s, registry.declared_sections())
     return Parts(s, engine, layers, loss, optimizer, schedule, dataset)
 
 
-def config_hash(params: dict[str, str]) -> str:
-    """Identity of what a config computes: same hash, same numbers (for a given seed)."""
-    kept = {k: v for k, v in params.items() if not k.startswith(NOT_HASHED)}
+def run_params(cfg: DictConfig) -> dict[str, str]:
+    """The flattened config a tracker records: what the run computes, not where it writes."""
+    return {k: v for k, v in config_mod.flatten(cfg).items() if not k.startswith(config_mod.NOT_PARAMS)}
+
+
+def config_hash(params: dict[str, str], unhashed: tuple[str, ...] = ()) -> str:
+    """Identity of what a config computes: same hash, same numbers (for a given seed).
+
+    ``unhashed`` names sections that only say how a run is recorded or shown
+    (declared by their plugins with ``hashed=False``)."""
+    prefixes = tuple(f"{name}." for name in unhashed) + unhashed
+    kept = {k: v for k, v in params.items() if not k.startswith(prefixes)}
     return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -82,10 +109,10 @@ def checkpoint_config(cfg: DictConfig, pm: PluginManager) -> tuple[DictConfig, P
         nested = candidate / "checkpoint"
         directory = nested if nested.is_dir() and not (candidate / checkpoint.MANIFEST).is_file() else candidate
     else:
-        directory = pm.hook.harness_locate_checkpoint(reference=reference, config=cfg)
-        if directory is None:
+        located = pm.hook.harness_locate_checkpoint(reference=reference, config=cfg)
+        if located is None:
             raise ConfigError(f"resume must be a checkpoint directory or a tracked run id, got {reference!r} (not found)")
-        directory, downloaded = Path(directory), True
+        directory, downloaded = Path(located), True
     manifest = checkpoint.read_manifest(directory)
     saved = OmegaConf.create(manifest["config_yaml"])
     saved.paths = cfg.paths  # write new outputs next to this invocation's
@@ -94,37 +121,24 @@ def checkpoint_config(cfg: DictConfig, pm: PluginManager) -> tuple[DictConfig, P
 
 
 def run_experiment(cfg: DictConfig, *, pm: PluginManager | None = None, run_name: str | None = None,
-                   sweep: dict | None = None) -> Run:
-    """Train the experiment ``cfg`` describes and return its finished :class:`Run`."""
-    pm = pm or load_plugins()
-    registry = Registry(pm)
+                   sweep: SweepJob | None = None) -> Outcome:
+    """Train the experiment ``cfg`` describes and return its :class:`Outcome`.
+
+    ``pm`` (the process's plugin manager by default) is the one every plugin sees
+    through :func:`harness.get_plugin_manager` while the run goes on."""
+    pm = pm or get_plugin_manager()
+    with activated(pm):
+        return _run(cfg, pm, run_name, sweep)
+
+
+def _run(cfg: DictConfig, pm: PluginManager, run_name: str | None, sweep: SweepJob | None) -> Outcome:
+    registry = get_registry(pm)
+    _warn_failed_plugins(pm)
     resume_dir, downloaded = None, False
-    if cfg.get("resume"):
+    if cfg.get("resume") is not None:
         cfg, resume_dir, downloaded = checkpoint_config(cfg, pm)
     parts = build_parts(cfg, registry)
     s = parts.settings
-    params = config_mod.flatten(cfg)
-    run = Run(
-        name=run_name or s.name,
-        config=s,
-        config_yaml=config_mod.to_yaml(cfg),
-        params=params,
-        config_hash=config_hash(params),
-        sweep=sweep,
-        project_dir=Path(s.paths.project_dir).resolve(),
-        output_dir=Path(s.paths.output_dir).resolve(),
-        engine=parts.engine,
-        registry=registry,
-        hook=pm.hook,
-    )
-    if sweep is not None and resume_dir is None:
-        finished = pm.hook.harness_find_finished(run=run)
-        if finished is not None:
-            log.info("skipping: an identical run already finished (%s)", finished.get("run_id", "recorded"))
-            run.summary.update(finished)
-            run.state["skipped"] = True
-            return run
-
     dtype = np.dtype(s.dtype)
     init_seed, shuffle_seed, data_seed = np.random.SeedSequence(s.seed).spawn(3)
     model = parts.engine.build_model(
@@ -138,19 +152,55 @@ def run_experiment(cfg: DictConfig, *, pm: PluginManager | None = None, run_name
         )
     splits = parts.dataset.load().astype(dtype)
     _check_splits(splits, s.data["name"])
+    params = run_params(cfg)
+    n_train = len(splits.train_y)
+    batch_size = s.gd.batch_size_for(n_train)
+    run = RunInfo(
+        name=run_name or s.name,
+        config=s,
+        config_yaml=config_mod.to_yaml(cfg),
+        params=params,
+        config_hash=config_hash(params, registry.unhashed_sections()),
+        project_dir=Path(s.paths.project_dir).resolve(),
+        output_dir=Path(s.paths.output_dir).resolve(),
+        engine_name=s.engine["name"],
+        sweep=sweep,
+        resumed=resume_dir is not None,
+        sizes=splits.sizes(),
+        batch_size=batch_size,
+        steps_per_epoch=steps_per_epoch(n_train, batch_size),
+        log_metrics_hook=pm.hook.harness_log_metrics,
+    )
+    result = RunResult()
+    if sweep is not None and resume_dir is None:
+        finished = pm.hook.harness_find_finished(run=run)
+        if finished is not None:
+            log.info("skipping: an identical run already finished (%s)", finished.run_id or "recorded")
+            result.status, result.skipped = "FINISHED", True
+            result.summary.update(finished.summary)
+            result.history = list(finished.history)
+            return Outcome(run, result, None)
     trainer = Trainer(
-        run, model, parts.optimizer, parts.schedule, splits, pm.hook,
+        run, result, model, parts.engine, parts.optimizer, parts.schedule, splits, pm,
         shuffle_rng=np.random.default_rng(shuffle_seed), data_rng=np.random.default_rng(data_seed),
     )
     if resume_dir is not None:
-        run.ids.update(checkpoint.read_manifest(resume_dir).get("ids", {}))
+        result.ids.update(checkpoint.read_manifest(resume_dir).get("ids", {}))
         trainer.resume(resume_dir)
         if downloaded:
             shutil.rmtree(resume_dir.parent, ignore_errors=True)
-    return trainer.fit()
+    trainer.fit()
+    return Outcome(run, result, model)
 
 
-def _check_splits(splits, name: str) -> None:
+def _warn_failed_plugins(pm: PluginManager) -> None:
+    """A plugin that failed to import is named once per run: its components, options
+    and hooks are missing, which a run that does not need them would not otherwise show."""
+    for failure in pm.failures.values():
+        log.warning("plugin %s failed to load and is not available: %s", failure.name, failure.error)
+
+
+def _check_splits(splits: Splits, name: str) -> None:
     """Training needs examples to learn from, to select on and to report on."""
     for split, size in splits.sizes().items():
         if size == 0:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.errors import DataError
+from harness.files import atomic_write
 from harness.training.arrays import model_arrays
 
 SPEC = "model_spec.json"
@@ -26,20 +27,18 @@ def save_model_files(directory: Path, model, *, engine: str, layers: list, loss,
     spec = {"engine": engine, "layers": layers, "loss": loss, "dtype": dtype,
             "input_dim": input_dim, "num_classes": num_classes}
     spec_path, weights_path = directory / SPEC, directory / WEIGHTS
-    spec_path.write_text(json.dumps(spec, indent=1))
-    with open(weights_path, "wb") as handle:
-        np.savez(handle, **model_arrays(model))
+    atomic_write(spec_path, json.dumps(spec, indent=1))
+    atomic_write(weights_path, lambda handle: np.savez(handle, **model_arrays(model)))
     return spec_path, weights_path
 
 
 def load_model_files(spec_path: Path, weights_path: Path, pm=None):
     """Rebuild the model described by the spec, through the installed plugins."""
     from harness.model import build_layers, build_loss
-    from harness.plugins import load_plugins
-    from harness.registry import Registry
+    from harness.plugins import get_registry
 
     spec = json.loads(Path(spec_path).read_text())
-    registry = Registry(pm or load_plugins())
+    registry = get_registry(pm)
     engine = registry.create("engine", spec["engine"], {}, section="engine")
     loss = spec["loss"]
     loss_name, loss_options = (loss, {}) if isinstance(loss, str) else (loss["type"], {k: v for k, v in loss.items() if k != "type"})

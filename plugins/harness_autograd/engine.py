@@ -7,31 +7,21 @@ batching, tracking and gradient checks are the shared ones.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from harness.model import build_stack
-
+from harness import LayerStackModel
 from harness_autograd.tensor import Tensor, no_grad
 
 
-class TensorModel:
+class TensorModel(LayerStackModel):
     """Layers applied in order to a :class:`Tensor`, then the loss, then ``backward``.
 
     The input batch is a constant (it does not require a gradient), so the graph never
     computes the gradient of the pixels, and the parameters' gradients are written
     straight into the arrays ``named_parameters`` returns.
     """
-
-    def __init__(self, layers: list, loss):
-        self.layers = layers
-        self.loss = loss
-        self.layer_names = [f"{i}.{layer.kind}" for i, layer in enumerate(layers)]
-        self._named = [
-            (f"{name}.{key}", layer.params[key], layer.grads[key])
-            for name, layer in zip(self.layer_names, layers)
-            for key in layer.params
-        ]
-        self._with_params = [layer for layer in layers if layer.params]
 
     def _forward(self, x: np.ndarray, train: bool) -> Tensor:
         out = Tensor(x)
@@ -40,13 +30,13 @@ class TensorModel:
         return out
 
     def train_batch(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-        for layer in self._with_params:
+        for layer in self.with_params:
             for tensor in layer.tensors.values():
                 tensor.zero_grad()
         outputs = self._forward(x, True)
         loss = self.loss(outputs, y)
         loss.backward()
-        for layer in self._with_params:
+        for layer in self.with_params:
             for name, tensor in layer.tensors.items():
                 if tensor.grad is None:  # not on the path to the loss: its gradient is zero
                     layer.grads[name].fill(0)
@@ -57,20 +47,15 @@ class TensorModel:
             outputs = self._forward(x, False)
             return float(self.loss(outputs, y).data), outputs.data
 
-    def named_parameters(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
-        return self._named
-
 
 class AutogradEngine:
     """Builds :class:`TensorModel`; answers gradient checks from the graph."""
 
     name = "autograd"
 
-    def build_model(self, layers: list, loss, *, input_dim: int, rng: np.random.Generator, dtype) -> TensorModel:
-        output_dim = build_stack(layers, input_dim, rng, dtype)
-        model = TensorModel(layers, loss)
-        model.output_dim = output_dim
-        return model
+    def build_model(self, layers: list[Any], loss: Any, *, input_dim: int, rng: np.random.Generator,
+                    dtype: Any) -> TensorModel:
+        return TensorModel.build(layers, loss, input_dim=input_dim, rng=rng, dtype=dtype)
 
     # ------------------------------------------------------------- gradient checks
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from harness import validation as v
-from harness.initializers import check_scheme, init_weights
+from harness import check_scheme, init_weights
 from harness_autograd.tensor import Tensor, no_grad
 
 

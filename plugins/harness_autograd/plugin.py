@@ -1,5 +1,7 @@
 """Registers the ``autograd`` (Tensor) and ``scalar`` (Value) engines and their parts."""
 
+from pathlib import Path
+
 from harness import hookimpl
 from harness_autograd import layers, scalar_layers
 from harness_autograd.engine import AutogradEngine
@@ -37,3 +39,8 @@ def harness_register_losses(register):
     for engine, module in PARTS.items():
         for cls in module.LOSSES:
             register(cls.kind, cls, engine=engine)
+
+
+@hookimpl
+def harness_register_config_dirs(register):
+    register(Path(__file__).parent / "conf")

@@ -14,7 +14,7 @@ stack and the final ``+``, and the graph adds the two gradients that reach it.
 
 from __future__ import annotations
 
-from harness.blocks import LayerBlock
+from harness import LayerBlock
 from harness_autograd.layers import Dense, Layer, Tanh
 from harness_autograd.tensor import Tensor
 

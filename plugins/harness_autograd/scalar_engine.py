@@ -10,29 +10,19 @@ from __future__ import annotations
 
 import logging
 
+from typing import Any
+
 import numpy as np
 
-from harness.model import build_stack
-
+from harness import LayerStackModel
 from harness_autograd.scalar_layers import to_array, to_rows
 
 log = logging.getLogger("harness.scalar")
 LARGE = 20_000  # parameters beyond which a run takes minutes per epoch, not seconds
 
 
-class ScalarModel:
+class ScalarModel(LayerStackModel):
     """Layers applied row by row to ``Value`` objects, then the loss, then ``backward``."""
-
-    def __init__(self, layers: list, loss):
-        self.layers = layers
-        self.loss = loss
-        self.layer_names = [f"{i}.{layer.kind}" for i, layer in enumerate(layers)]
-        self._named = [
-            (f"{name}.{key}", layer.params[key], layer.grads[key])
-            for name, layer in zip(self.layer_names, layers)
-            for key in layer.params
-        ]
-        self._with_params = [layer for layer in layers if layer.params]
 
     def _forward(self, x: np.ndarray, train: bool):
         rows = to_rows(x)
@@ -44,7 +34,7 @@ class ScalarModel:
         rows = self._forward(x, True)
         loss = self.loss(rows, y.tolist())
         loss.backward()
-        for layer in self._with_params:
+        for layer in self.with_params:
             layer.store_grads()
         return float(loss.data), to_array(rows, x.dtype)
 
@@ -52,20 +42,16 @@ class ScalarModel:
         rows = self._forward(x, False)
         return float(self.loss(rows, y.tolist()).data), to_array(rows, x.dtype)
 
-    def named_parameters(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
-        return self._named
-
 
 class ScalarEngine:
     """Builds :class:`ScalarModel`; answers gradient checks from ``Value`` graphs."""
 
     name = "scalar"
 
-    def build_model(self, layers: list, loss, *, input_dim: int, rng: np.random.Generator, dtype) -> ScalarModel:
-        output_dim = build_stack(layers, input_dim, rng, dtype)
-        model = ScalarModel(layers, loss)
-        model.output_dim = output_dim
-        count = sum(value.size for _, value, _ in model.named_parameters())
+    def build_model(self, layers: list[Any], loss: Any, *, input_dim: int, rng: np.random.Generator,
+                    dtype: Any) -> ScalarModel:
+        model = ScalarModel.build(layers, loss, input_dim=input_dim, rng=rng, dtype=dtype)
+        count = model.parameter_count()
         if count > LARGE:
             log.warning(
                 "engine=scalar builds one Python object per number: %s parameters mean about %s graph "

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from harness import validation as v
-from harness.initializers import check_scheme, init_weights
+from harness import check_scheme, init_weights
 from harness_autograd import nn
 from harness_autograd.value import Value
 

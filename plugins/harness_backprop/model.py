@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from harness.model import build_stack
+from harness import LayerStackModel
+from harness_backprop.contracts import SkipsInputGradient
 
 
-class SequentialModel:
+class SequentialModel(LayerStackModel):
     """A stack of layers ending in a loss.
 
     ``train_batch`` runs the forward pass (layers cache what they need), the loss,
@@ -15,20 +18,13 @@ class SequentialModel:
     parameters: gradients below it would go to the input data.
     """
 
-    def __init__(self, layers: list, loss):
-        self.layers = layers
-        self.loss = loss
-        self.layer_names = [f"{i}.{layer.kind}" for i, layer in enumerate(layers)]
+    def __init__(self, layers: list[Any], loss: Any, output_dim: int = 0):
+        super().__init__(layers, loss, output_dim)
         with_params = [i for i, layer in enumerate(layers) if layer.params]
         first = with_params[0] if with_params else 0
-        if hasattr(layers[first], "needs_input_grad"):
+        if isinstance(layers[first], SkipsInputGradient):
             layers[first].needs_input_grad = False
         self._backward_layers = layers[first:][::-1]
-        self._named = [
-            (f"{name}.{key}", layer.params[key], layer.grads[key])
-            for name, layer in zip(self.layer_names, layers)
-            for key in layer.params
-        ]
 
     def forward(self, x: np.ndarray, train: bool) -> np.ndarray:
         for layer in self.layers:
@@ -47,9 +43,6 @@ class SequentialModel:
         outputs = self.forward(x, False)
         return self.loss.forward(outputs, y), outputs
 
-    def named_parameters(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
-        return self._named
-
 
 class BackpropEngine:
     """Builds :class:`SequentialModel` from the layer objects the registry made.
@@ -61,11 +54,9 @@ class BackpropEngine:
 
     name = "backprop"
 
-    def build_model(self, layers: list, loss, *, input_dim: int, rng: np.random.Generator, dtype) -> SequentialModel:
-        output_dim = build_stack(layers, input_dim, rng, dtype)
-        model = SequentialModel(layers, loss)
-        model.output_dim = output_dim
-        return model
+    def build_model(self, layers: list[Any], loss: Any, *, input_dim: int, rng: np.random.Generator,
+                    dtype: Any) -> SequentialModel:
+        return SequentialModel.build(layers, loss, input_dim=input_dim, rng=rng, dtype=dtype)
 
     # ------------------------------------------------------------- gradient checks
 
@@ -74,7 +65,7 @@ class BackpropEngine:
 
     def layer_gradients(self, layer, x: np.ndarray, upstream: np.ndarray):
         """``(d_input, {param: grad})`` of ``Σ upstream ⊙ layer(x)``."""
-        if hasattr(layer, "needs_input_grad"):
+        if isinstance(layer, SkipsInputGradient):
             layer.needs_input_grad = True
         layer.forward(x, True)
         d_input = layer.backward(upstream.copy())

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from harness import validation as v
-from harness.running_stats import update_running_averages
+from harness import update_running_averages
 
 
 class BatchNorm:

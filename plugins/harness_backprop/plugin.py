@@ -1,5 +1,7 @@
 """Registers the backprop engine and its layers, activations and losses."""
 
+from pathlib import Path
+
 from harness import hookimpl
 from harness_backprop.activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from harness_backprop.layers import Dense, Dropout
@@ -34,3 +36,8 @@ def harness_register_activations(register):
 def harness_register_losses(register):
     for cls in (SoftmaxCrossEntropy, MeanSquaredError):
         register(cls.kind, cls, engine=ENGINE)
+
+
+@hookimpl
+def harness_register_config_dirs(register):
+    register(Path(__file__).parent / "conf")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.blocks import LayerBlock
+from harness import LayerBlock
 from harness_backprop.activations import Tanh
 from harness_backprop.layers import Dense
 

@@ -7,21 +7,38 @@ a sweep selects models on the same examples.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 
+from harness import DatasetProvenance, Splits, holdout
 from harness import validation as v
-from harness.data.splits import Splits, holdout
 from harness_datasets.augment import random_shifts
+from harness_datasets.mnist import read_mnist_files
+from harness_datasets.provenance import provenance
+from harness_datasets.sources import DatasetSpec
+
+Fetch = Callable[..., dict[str, Path]]
+
+
+@dataclass(frozen=True)
+class ImageFiles:
+    """A dataset of four canonical IDX files: their pinned digests and how to obtain them."""
+
+    spec: DatasetSpec
+    fetch: Fetch  # fetch(root=..., mirrors=...) -> {file name: verified path}
 
 
 class ImageDataset:
     input_dim = 28 * 28
     num_classes = 10
 
-    def __init__(self, loader, *, root: str | None = None, val_size: int = 5000, val_seed: int = 0,
+    def __init__(self, files: ImageFiles, *, root: str | None = None, val_size: int = 5000, val_seed: int = 0,
                  train_size: int | None = None, test_size: int | None = None, mirrors: list[str] | None = None,
                  shift: int = 0):
-        self.loader = loader
+        self.files = files
         self.root = root
         self.val_size = v.integer("val_size", val_size, low=1, high=59_999)
         self.val_seed = v.integer("val_seed", val_seed, low=0)
@@ -30,8 +47,13 @@ class ImageDataset:
         self.mirrors = mirrors  # one URL or a list; the source chain checks them
         self.shift = v.integer("shift", shift, low=0, high=8)
 
+    def fetch(self) -> dict[str, Path]:
+        """The four IDX files in the cache, verified against their pinned SHA-256."""
+        return self.files.fetch(root=self.root, mirrors=self.mirrors)
+
     def load(self) -> Splits:
-        arrays = self.loader(root=self.root, mirrors=self.mirrors)
+        paths = self.fetch()
+        arrays = read_mnist_files(paths, self.files.spec.title)
         train_x, train_y, val_x, val_y = holdout(
             _features(arrays.train_images), arrays.train_labels.astype(np.int64), self.val_size, self.val_seed
         )
@@ -41,7 +63,16 @@ class ImageDataset:
         if self.test_size is not None:
             test_x, test_y = test_x[: self.test_size], test_y[: self.test_size]
         augment = random_shifts(self.shift) if self.shift else None
-        return Splits(train_x, train_y, val_x, val_y, test_x, test_y, augment)
+        return Splits(train_x, train_y, val_x, val_y, test_x, test_y, augment, self.provenance(paths))
+
+    def provenance(self, paths: dict[str, Path]) -> dict[str, DatasetProvenance]:
+        """Per split: the pinned file digests and the split's parameters, and the cache folder."""
+        source = str(Path(next(iter(paths.values()))).parent) if paths else self.files.spec.key
+        return provenance(
+            self.files.spec.key, source, [f.sha256 for f in self.files.spec.files],
+            {"train": [self.val_size, self.val_seed, self.train_size], "val": [self.val_size, self.val_seed],
+             "test": [self.test_size]},
+        )
 
 
 def _features(images: np.ndarray) -> np.ndarray:

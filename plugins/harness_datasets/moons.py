@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from harness import Splits
 from harness import validation as v
-from harness.data.splits import Splits
+from harness_datasets.provenance import synthetic
 
 
 def make_moons(n_samples: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -47,6 +48,10 @@ class Moons:
         self.val_fraction = v.number("val_fraction", val_fraction, low=0, high=0.5)
         self.test_fraction = v.number("test_fraction", test_fraction, low=0, high=0.5, low_open=True)
 
+    def fetch(self) -> dict:
+        """Nothing to download: the examples are drawn from a seeded generator."""
+        return {}
+
     def load(self) -> Splits:
         x, y = make_moons(self.n_samples, self.noise, np.random.default_rng(self.seed))
         x = x.astype(np.float32)
@@ -57,4 +62,5 @@ class Moons:
             x[:n_train], y[:n_train],
             x[n_train:n_train + n_val], y[n_train:n_train + n_val],
             x[n_train + n_val:], y[n_train + n_val:],
+            provenance=synthetic("moons", [self.n_samples, self.noise, self.seed, self.val_fraction, self.test_fraction]),
         )

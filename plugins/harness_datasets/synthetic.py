@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from harness import Splits
 from harness import validation as v
-from harness.data.splits import Splits
+from harness_datasets.provenance import synthetic
 
 
 class Blobs:
@@ -21,6 +22,10 @@ class Blobs:
         self.val_fraction = v.number("val_fraction", val_fraction, low=0, high=0.5)
         self.test_fraction = v.number("test_fraction", test_fraction, low=0, high=0.5, low_open=True)
 
+    def fetch(self) -> dict:
+        """Nothing to download: the examples are drawn from a seeded generator."""
+        return {}
+
     def load(self) -> Splits:
         rng = np.random.default_rng(self.seed)
         centres = rng.standard_normal((self.num_classes, self.input_dim)) * 3.0
@@ -33,4 +38,5 @@ class Blobs:
             x[:n_train], y[:n_train],
             x[n_train:n_train + n_val], y[n_train:n_train + n_val],
             x[n_train + n_val:], y[n_train + n_val:],
+            provenance=synthetic("blobs", [self.n_samples, self.input_dim, self.num_classes, self.spread, self.seed, self.val_fraction, self.test_fraction]),
         )

@@ -1,47 +1,51 @@
-"""``harness diagnostics summary``: the sweep summary figure, from the MLflow store.
+"""``harness diagnostics summary``: the sweep summary figure, from a sweep's folder.
 
-The vanishing preset draws it by itself when its sweep ends (see
-:mod:`harness_diagnostics.sweep`); this command draws it again, for another experiment
-or sweep, without training anything.
+The vanishing preset draws it by itself when its sweep ends (``diagnostics.summary``);
+this command draws it again for any sweep whose runs recorded diagnostics, from the
+records each job left in its folder (``diagnostics/records.json``), without training
+anything and without a tracking store.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from harness.errors import HarnessError
+from harness import HarnessError
 
-DEFAULT_EXPERIMENT = "vanishing"
+SWEEPS = Path("multirun")
 
 
 def add_commands(subparsers) -> None:
-    parser = subparsers.add_parser("diagnostics", help="gradient-flow diagnostics of tracked runs")
+    parser = subparsers.add_parser("diagnostics", help="gradient-flow diagnostics of finished runs")
     sub = parser.add_subparsers(dest="diagnostics_command", metavar="ACTION", required=True)
     summary = sub.add_parser("summary", help="one figure comparing the gradient flow of a sweep's runs")
-    summary.add_argument("--experiment", default=None, help="MLflow experiment (default: $MLFLOW_EXPERIMENT_NAME, else vanishing)")
-    summary.add_argument("--uri", default=None, help="tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///<cwd>/mlflow.db)")
-    summary.add_argument("--sweep", metavar="RUN_ID", default=None,
-                         help="parent run of the sweep (default: the experiment's latest sweep, else its latest run of each configuration)")
+    summary.add_argument("sweep", nargs="?", default=None, type=Path,
+                         help="the sweep's folder (default: the newest under ./multirun/)")
     summary.add_argument("--out", default="diagnostics_summary.png", help="where to write the PNG (default: ./diagnostics_summary.png)")
-    summary.add_argument("--no-log", action="store_true", help="do not attach the PNG to the sweep's parent run")
     summary.set_defaults(handler=run_summary)
 
 
 def run_summary(args) -> int:
-    # The summary compares runs recorded in MLflow: the store is found as the MLflow plugin finds it.
-    from harness_diagnostics.summary import summarize, table
-    from harness_mlflow.store import Store, client_for, reading_uri, resolve_experiment
+    from harness import read_sweep_jobs
+    from harness_diagnostics.summary import summarize_records, table
 
-    uri = reading_uri(args.uri)
-    experiment = resolve_experiment(args.experiment, DEFAULT_EXPERIMENT)
-    client = client_for(Store(uri, None, experiment))
+    folder = args.sweep or _newest_sweep()
+    if not folder.is_dir():
+        raise HarnessError(f"no sweep folder {folder}; pass the folder a `harness-train -m` run wrote (multirun/<name>/<time>)")
+    runs = read_sweep_jobs(folder)
+    if not runs:
+        raise HarnessError(f"{folder}: no jobs found (each job leaves harness_job.json in its folder)")
     try:
-        path, rows, parent_id = summarize(client, experiment, Path(args.out), args.sweep)
+        path, rows = summarize_records(runs, Path(args.out), title=folder.parent.name)
     except LookupError as exc:
-        raise HarnessError(str(exc)) from None
+        raise HarnessError(f"{folder}: {exc}") from None
     print(table(rows))
     print(f"summary plot: {path.resolve()}")
-    if parent_id is not None and not args.no_log:
-        client.log_artifact(parent_id, str(path), "diagnostics")
-        print(f"attached to sweep run {parent_id} as diagnostics/{path.name}")
     return 0
+
+
+def _newest_sweep() -> Path:
+    candidates = sorted(SWEEPS.glob("*/*/"), key=lambda p: p.stat().st_mtime) if SWEEPS.is_dir() else []
+    if not candidates:
+        raise HarnessError("no sweep under ./multirun/; run `harness-train -m ...` first or pass the sweep's folder")
+    return candidates[-1]

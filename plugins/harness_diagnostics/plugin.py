@@ -5,129 +5,140 @@
 * ``harness_step_end``: every ``diagnostics.every_steps`` steps, records again (see
   :mod:`harness_diagnostics.probe` for why a probe batch and not hooks in the hot path);
   on the other steps one modulo and nothing else;
-* ``harness_epoch_end``: hands the new records to ``run.log_metrics`` under the
-  ``diag/`` prefix (the tracking plugin, if any, records them; at most every
-  ``SEND_EVERY_SECONDS``: long epochs show live, short ones are batched);
-* ``harness_run_end``: for a run that failed (diverged) or was stopped, records the
-  weights it ended with; draws ``diagnostics/gradient_norms.png`` and
-  ``diagnostics/layer_profile.png`` into the run folder and lists them in
-  ``run.artifacts`` (the tracking plugin uploads them).
+* ``harness_epoch_end`` and ``harness_checkpoint_saved``: hand the new records to
+  ``run.log_metrics`` under the ``diag/`` prefix (the tracking plugin, if any, records them) at most every
+  ``SEND_EVERY_SECONDS`` at epoch ends, and always with a checkpoint, so a run resumed
+  from its checkpoint has lost none of them;
+* ``harness_run_artifacts``: for a run that failed (diverged) records the weights it
+  ended with; writes ``diagnostics/records.json`` and draws
+  ``diagnostics/gradient_norms.png`` and ``diagnostics/layer_profile.png`` into the run
+  folder (the tracking plugin uploads them);
+* ``harness_compare_runs``: when the runs compared asked for ``diagnostics.summary``
+  (the vanishing preset), ``diagnostics_summary.png`` over them, read from their folders.
 
-The records stay in ``run.state["diagnostics"].records`` for code that ran the
-experiment. ``harness diagnostics summary`` compares the runs of a sweep, and so does
-the ``harness_sweep_end`` hook when ``diagnostics.summary`` is set (the vanishing preset).
+The options are this plugin's config group (``conf/diagnostics/``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+import weakref
+from pathlib import Path
 
 import numpy as np
 
-from harness import hookimpl
+from harness import Engine, Model, RunInfo, RunRecord, RunResult, Splits, atomic_write, build_loss, get_registry, hookimpl
 from harness_diagnostics.probe import Probe, tracked
 from harness_diagnostics.recorder import Recorder
-from harness_diagnostics.settings import from_config
+from harness_diagnostics.settings import SECTION, from_config
 
 log = logging.getLogger("harness.diagnostics")
-STATE_KEY = "diagnostics"
+RECORDS_FILE = "records.json"
 # A batch of metrics sent to the SQLite store costs ~10 ms plus ~0.1 ms per metric: sending at
 # every epoch end of the default run (1 s epochs) would cost 2-3 % by itself. Records go
 # out at the first epoch end SEND_EVERY_SECONDS after the last sending, and at run end.
 SEND_EVERY_SECONDS = 10.0
+_recorders: weakref.WeakKeyDictionary[RunInfo, Recorder] = weakref.WeakKeyDictionary()
+
+
+@hookimpl
+def harness_register_config_dirs(register):
+    register(Path(__file__).parent / "conf")
 
 
 @hookimpl(tryfirst=True)  # a bad option fails before any other plugin opens anything
-def harness_run_start(run):
+def harness_run_start(run: RunInfo, model: Model, engine: Engine, data: Splits) -> None:
     settings = from_config(run.config)
     if not settings.enabled:
         return
-    recorder = Recorder(run.model, make_probe(run, settings.probe_size), settings)
-    run.state[STATE_KEY] = recorder
+    recorder = Recorder(model, make_probe(run, engine, data, settings.probe_size), settings)
+    _recorders[run] = recorder
     if not run.resumed:  # a resumed run goes on from its step, recorded at the next interval
         recorder.start(0)
 
 
 @hookimpl
-def harness_step_end(run, step, loss, batch_size, correct):
-    recorder = run.state.get(STATE_KEY)
+def harness_step_end(run: RunInfo, step: int) -> None:
+    recorder = _recorders.get(run)
     if recorder is not None:
         recorder.after_step(step)
 
 
 @hookimpl
-def harness_epoch_end(run, epoch, metrics):
-    recorder = run.state.get(STATE_KEY)
+def harness_epoch_end(run: RunInfo) -> None:
+    recorder = _recorders.get(run)
     if recorder is not None and time.monotonic() - recorder.sent_at >= SEND_EVERY_SECONDS:
-        _flush(run)
+        _flush(run, recorder)
 
 
-@hookimpl(tryfirst=True)  # before the tracking plugin uploads run.artifacts and ends its run
-def harness_run_end(run, status, error):
-    recorder = run.state.get(STATE_KEY)
+@hookimpl(tryfirst=True)  # before a tracker uploads the checkpoint: the records it covers go first
+def harness_checkpoint_saved(run: RunInfo) -> None:
+    recorder = _recorders.get(run)
+    if recorder is not None:
+        _flush(run, recorder)
+
+
+@hookimpl
+def harness_run_artifacts(run: RunInfo, result: RunResult) -> list[Path]:
+    recorder = _recorders.get(run)
     if recorder is None:
-        return
-    # A failed run's last weights are the picture before it blew up (a finished run may have
-    # had its best epoch's weights restored). A KILLED run skips the probe: whoever stopped
-    # it wants it to stop, and with a slow engine one more probe can take minutes.
-    if status == "FAILED":
+        return []
+    # A failed or diverged run's last weights are the picture before it blew up (a finished
+    # run may have had its best epoch's weights restored). A KILLED run skips the probe:
+    # whoever stopped it wants it to stop, and with a slow engine one more probe takes minutes.
+    if result.status == "FAILED" or result.diverged:
         recorder.stopped()
-    _flush(run)
+    _flush(run, recorder)
+    folder = run.output_dir / "diagnostics"
+    folder.mkdir(parents=True, exist_ok=True)
+    made = [atomic_write(folder / RECORDS_FILE, json.dumps(recorder.records))]
     if not recorder.settings.plots:
-        return
+        return made
     if len(recorder.records) < 2:
         log.info("diagnostics: %d probe record(s), no plots over training (probes every %d steps; "
                  "lower diagnostics.every_steps for short runs)", len(recorder.records), recorder.settings.every_steps)
-        return
-    try:
-        from harness_diagnostics import plots
+        return made
+    from harness_diagnostics import plots
 
-        folder = run.output_dir / "diagnostics"
-        records, weights, names = recorder.records, recorder.weights, recorder.layer_names
-        steps = plots.profile_steps(records, recorder.settings.profile_step)
-        made = [
-            plots.gradient_norms(records, weights, names, folder / "gradient_norms.png", title=run.name),
-            plots.layer_profile(records, weights, names, folder / "layer_profile.png", steps, title=run.name),
-        ]
-        run.artifacts.extend(made)
-        log.info("diagnostics plots written to %s", folder)
-    except Exception:  # every run-end hook must get its turn
-        log.exception("diagnostics: could not draw the plots")
+    records, weights, names = recorder.records, recorder.weights, recorder.layer_names
+    steps = plots.profile_steps(records, recorder.settings.profile_step)
+    made += [
+        plots.gradient_norms(records, weights, names, folder / "gradient_norms.png", title=run.name),
+        plots.layer_profile(records, weights, names, folder / "layer_profile.png", steps, title=run.name),
+    ]
+    log.info("diagnostics plots written to %s", folder)
+    return made
 
 
-def make_probe(run, size: int) -> Probe | None:
+@hookimpl
+def harness_run_end(run: RunInfo) -> None:
+    recorder = _recorders.pop(run, None)
+    if recorder is not None:
+        _flush(run, recorder)  # whatever is left when no artifacts were collected
+
+
+def make_probe(run: RunInfo, engine: Engine, data: Splits, size: int) -> Probe | None:
     """A probe on ``size`` training examples drawn once (seeded by the run's seed, so the
-    training generator is untouched), with the run's engine and loss; ``None`` (and a
-    warning) when the run offers no data or the engine cannot be built again."""
-    splits = getattr(run, "splits", None)
-    if splits is None or len(splits.train_y) == 0:
+    training generator is untouched), with the run's engine and a fresh loss configured as
+    the run's (losses cache a batch); ``None`` (and a warning) when that is impossible."""
+    n = len(data.train_y)
+    if n == 0:
         log.warning("diagnostics: the run has no training data to probe; recording update ratios only")
         return None
-    n = len(splits.train_y)
     index = np.sort(np.random.default_rng(run.config.seed).choice(n, min(size, n), replace=False))
     try:
-        engine, loss = engine_and_loss(run)
+        loss_name, loss_options = run.config.model.loss_spec()
+        loss = build_loss(get_registry(), run.engine_name, loss_name, loss_options)
     except Exception as exc:
-        log.warning("diagnostics: cannot build the engine for the probe (%s); recording update ratios only", exc)
+        log.warning("diagnostics: cannot build the loss for the probe (%s); recording update ratios only", exc)
         return None
-    return Probe(engine, loss, splits.train_x[index].copy(), splits.train_y[index].copy())
+    return Probe(engine, loss, data.train_x[index].copy(), data.train_y[index].copy())
 
 
-def engine_and_loss(run):
-    """The run's engine and a fresh loss object configured as the run's (losses cache a batch)."""
-    from harness.model import build_loss
-
-    name = run.config.engine["name"]
-    loss_name, loss_options = run.config.model.loss_spec()
-    return run.engine, build_loss(run.registry, name, loss_name, loss_options)
-
-
-def _flush(run) -> None:
+def _flush(run: RunInfo, recorder: Recorder) -> None:
     """Hand the new records to whatever tracks the run, in one batch (each with its step)."""
-    recorder = run.state.get(STATE_KEY)
-    if recorder is None:
-        return
     recorder.sent_at = time.monotonic()
     records = recorder.take_unsent()
     if records:
@@ -140,10 +151,19 @@ def harness_validate_config(config):
 
 
 @hookimpl
-def harness_sweep_end(config, jobs):
-    from harness_diagnostics.sweep import summarize_sweep
+def harness_compare_runs(runs: list[RunRecord], folder: Path, title: str) -> list[Path]:
+    wanted = [r for r in runs if r.params.get(f"{SECTION}.summary") == "True"]
+    if not wanted:
+        return []
+    from harness_diagnostics.summary import SUMMARY_FILE, summarize_records, table
 
-    summarize_sweep(config)
+    try:
+        path, rows = summarize_records(wanted, folder / SUMMARY_FILE, title=title)
+    except LookupError as exc:
+        log.warning("diagnostics: no summary: %s", exc)
+        return []
+    log.info("diagnostics summary of %d runs:\n%s", len(rows), table(rows))
+    return [path]
 
 
 @hookimpl

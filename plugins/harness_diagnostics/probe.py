@@ -33,6 +33,7 @@ import copy
 
 import numpy as np
 
+from harness import layer_kind
 from harness_diagnostics.stats import activation_stats, norm
 
 GRAD = "grad_norm"                # grad_norm/<layer>.<param>: dL/dparam on the probe batch
@@ -57,11 +58,6 @@ def tracked(name: str) -> str:
 
 STAT_PREFIX = {"mean": ACT_MEAN, "std": ACT_STD, "dead": DEAD, "saturated": SATURATED}
 REPLAY_SEED = 0
-
-
-def layer_kind(layer, name: str) -> str:
-    """``relu`` for a ReLU layer: its ``kind``, else what follows the index in its name."""
-    return getattr(layer, "kind", None) or name.split(".", 1)[-1]
 
 
 def weight_names(layers, names) -> list[str]:
@@ -96,7 +92,7 @@ class Probe:
                 _replay(layer)
                 inputs.append(h)
                 h = np.asarray(engine.layer_forward(layer, h))
-                for stat, value in activation_stats(layer_kind(layer, name), h).items():
+                for stat, value in activation_stats(layer_kind(layer), h).items():
                     metrics[f"{STAT_PREFIX[stat]}/{name}"] = value
             metrics[PROBE_LOSS] = float(engine.loss_forward(self.loss, h, self.y))
             upstream = np.asarray(engine.loss_gradient(self.loss, h, self.y))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from harness import validation as v
-from harness.errors import ConfigError
+from harness import ConfigError
 
 SECTION = "diagnostics"
 

@@ -1,4 +1,4 @@
-"""The vanishing-gradient sweep at a glance, read back from the MLflow store.
+"""The vanishing-gradient sweep at a glance, from the runs' own diagnostics records.
 
 Each run is placed by what its config says, not by its name, so hand-made runs line up
 with swept ones: the **activation** (the first activation layer's type), the
@@ -7,18 +7,20 @@ and the **remedy** (batch norm and residual blocks found among the layers, clipp
 ``optimizer.clip_norm`` or ``clip_value`` is set; ``none`` otherwise). From the
 diagnostics metrics it takes ``grad_norm_ratio`` and ``input_grad_ratio`` at step 0 (at
 initialisation) and, for one configuration, the norm of the gradient arriving at each
-layer's input; from the run, its test accuracy.
+layer's input (all read from ``diagnostics/records.json`` in the run's folder); from the
+run's summary, its test accuracy.
 
 :func:`draw` makes one figure of four panels: the two ratios at initialisation (weight
 gradients, and gradients arriving at the first and last layer: see
 :mod:`harness_diagnostics.probe` for why both) for every activation × initialisation
 (rows) and remedy (columns) on a log colour scale, the test accuracy in the same grid
-("diverged" for runs stopped by a non-finite loss), and the input-gradient profile of the
+("diverged" for runs whose loss went non-finite), and the input-gradient profile of the
 worst plain configuration with each remedy applied.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -26,14 +28,18 @@ from pathlib import Path
 
 import numpy as np
 
+from harness import RunRecord
+
 from harness_diagnostics.plots import log_axis
-from harness_diagnostics.probe import INPUT_GRAD, INPUT_RATIO, RATIO, tracked
+from harness_diagnostics.probe import INPUT_GRAD, INPUT_RATIO, RATIO
 
 ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh")
 REMEDY_ORDER = ("none", "batch_norm", "residual", "clipping")
 WEIGHTED_KINDS = ("dense", "residual")
 # clipping dashed: it lies exactly on "none" (it rescales gradients once they are computed)
 PROFILE_STYLES = {"none": "-o", "batch_norm": "-s", "residual": "-^", "clipping": "--x"}
+SUMMARY_FILE = "diagnostics_summary.png"
+RECORDS_FILE = "records.json"
 LAYER_TYPE = re.compile(r"^model\.layers\.(\d+)(?:\.layers\.(\d+))?\.type$")
 
 
@@ -51,7 +57,8 @@ class Row:
     ratio: float = math.nan           # grad_norm_ratio at step 0
     input_ratio: float = math.nan     # input_grad_ratio at step 0
     accuracy: float = math.nan        # test accuracy (best validation accuracy if it never got tested)
-    profile: dict[str, float] = field(default_factory=dict)  # input_grad_norm/<layer> at step 0
+    profile: dict[str, float] = field(default_factory=dict)  # input_grad_norm/<layer> at step 0, when plotted
+    step0: dict[str, float] = field(default_factory=dict)    # the same, for every run
 
     @property
     def config(self) -> tuple[str, str, str]:
@@ -78,62 +85,44 @@ def describe(params: dict[str, str]) -> tuple[str, str, str]:
     return activation, init, "+".join(remedies) or "none"
 
 
-def collect(client, experiment: str, parent_id: str | None = None) -> tuple[list[Row], str | None]:
-    """The runs to summarise and the sweep's parent run id.
-
-    With ``parent_id``, that sweep's children; otherwise the latest sweep of the
-    experiment, or, when it has none, its latest run of every configuration.
-    """
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        raise LookupError(f"no MLflow experiment {experiment!r} in this store")
-    exp_id = found.experiment_id
-    if parent_id is None:
-        parents = client.search_runs([exp_id], filter_string="tags.`harness.sweep` = 'parent'",
-                                     order_by=["attributes.start_time DESC"], max_results=1)
-        parent_id = parents[0].info.run_id if parents else None
-    if parent_id is not None:
-        runs = client.search_runs([exp_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent_id}'", max_results=5000)
-    else:
-        runs = [r for r in client.search_runs([exp_id], max_results=5000) if r.data.tags.get("harness.sweep") != "parent"]
-    latest: dict[tuple, Row] = {}
-    for run in runs:
-        if tracked(RATIO) not in run.data.metrics:
+def collect(runs: list[RunRecord]) -> list[Row]:
+    """One row per configuration (the latest run of it), from runs with diagnostics records."""
+    latest: dict[tuple[str, str, str], Row] = {}
+    for order, run in enumerate(runs):
+        records = _records(run)
+        if not records or RATIO not in records[0]:
             continue  # not a run with diagnostics
-        row = Row(run.info.run_id, run.info.run_name or run.info.run_id[:8], run.info.status,
-                  *describe(run.data.params), start_time=run.info.start_time or 0)
-        metrics = run.data.metrics
-        row.accuracy = metrics.get("test_accuracy", metrics.get("best_val_accuracy", math.nan))
-        row.ratio = _value_at(client, row.run_id, tracked(RATIO), 0)
-        row.input_ratio = _value_at(client, row.run_id, tracked(INPUT_RATIO), 0)
-        if row.config not in latest or latest[row.config].start_time < row.start_time:
-            latest[row.config] = row
-    return sorted(latest.values(), key=lambda r: r.config), parent_id
+        first = records[0] if records[0].get("step") == 0 else {}
+        row = Row(run.run_id or run.name, run.name, run.outcome, *describe(dict(run.params)), start_time=order)
+        row.accuracy = run.summary.get("test_accuracy", run.summary.get("best_val_accuracy", math.nan))
+        row.ratio = float(first.get(RATIO, math.nan))
+        row.input_ratio = float(first.get(INPUT_RATIO, math.nan))
+        row.step0 = {k[len(INPUT_GRAD) + 1:]: float(v) for k, v in first.items() if k.startswith(INPUT_GRAD + "/")}
+        latest[row.config] = row
+    return sorted(latest.values(), key=lambda r: r.config)
 
 
-def add_profiles(client, rows: list[Row]) -> tuple[str, str] | None:
-    """Read the step-0 input-gradient profile of the rows :func:`draw` plots; returns their (activation, init)."""
+def _records(run: RunRecord) -> list[dict[str, float]]:
+    path = run.dir / "diagnostics" / RECORDS_FILE if run.dir else None
+    if path is None or not path.is_file():
+        return []
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+
+
+def choose_profiles(rows: list[Row]) -> tuple[str, str] | None:
+    """The worst plain configuration, whose input-gradient profile :func:`draw` plots with each remedy."""
     plain = [r for r in rows if r.remedy == "none" and math.isfinite(r.ratio)]
     if not plain:
         return None
     worst = min(plain, key=lambda r: r.ratio)
     chosen = (worst.activation, worst.init)
     for row in rows:
-        if (row.activation, row.init) != chosen:
-            continue
-        run = client.get_run(row.run_id)
-        prefix = tracked(INPUT_GRAD) + "/"
-        for key in run.data.metrics:
-            if key.startswith(prefix):
-                row.profile[key[len(prefix):]] = _value_at(client, row.run_id, key, 0)
+        if (row.activation, row.init) == chosen:
+            row.profile = dict(row.step0)
     return chosen
-
-
-def _value_at(client, run_id: str, key: str, step: int) -> float:
-    for point in client.get_metric_history(run_id, key):
-        if point.step == step:
-            return float(point.value)
-    return math.nan
 
 
 def table(rows: list[Row]) -> str:
@@ -200,7 +189,7 @@ def summary_figure(rows: list[Row], chosen: tuple[str, str] | None, title: str =
     fig.colorbar(image, ax=acc_ax, label="test accuracy (%)")
     for (i, j), value in np.ndenumerate(accuracy):
         row = cell.get((*configs[i], remedies[j]))
-        text = f"{value:.1f}" if np.isfinite(value) else ("diverged" if row is not None and row.status == "FAILED" else "–")
+        text = f"{value:.1f}" if np.isfinite(value) else ("diverged" if row is not None and row.status in ("FAILED", "diverged") else "–")
         acc_ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if value <= 60 else "black")  # NaN cells stay blank: black text
     acc_ax.set_title("test accuracy after the short training (%)", fontsize=10)
     for ax in (weight_ax, input_ax, acc_ax):
@@ -236,11 +225,10 @@ def _layer_index(name: str) -> int:
     return int(head) if head.isdigit() else 10**9
 
 
-def summarize(client, experiment: str, out: Path, parent_id: str | None = None) -> tuple[Path, list[Row], str | None]:
-    """Collect, draw and return ``(png, rows, parent run id)``."""
-    rows, parent_id = collect(client, experiment, parent_id)
+def summarize_records(runs: list[RunRecord], out: Path, title: str = "") -> tuple[Path, list[Row]]:
+    """Collect, draw and return ``(png, rows)``; ``LookupError`` when no run has diagnostics."""
+    rows = collect(runs)
     if not rows:
-        raise LookupError(f"no runs with diagnostics in experiment {experiment!r}"
-                          + (f" under sweep {parent_id}" if parent_id else ""))
-    chosen = add_profiles(client, rows)
-    return draw(rows, chosen, out, title=experiment), rows, parent_id
+        raise LookupError("none of the runs has diagnostics records (diagnostics/records.json in its folder)")
+    chosen = choose_profiles(rows)
+    return draw(rows, chosen, out, title=title), rows

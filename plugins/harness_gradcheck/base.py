@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from harness.conformance import COMPONENT_KINDS, CheckResult, Subject
+from harness import CheckResult, Subject
 from harness_gradcheck.numerics import relative_error
 
 
@@ -20,7 +20,7 @@ class ComponentChecker(ABC):
     tolerance = 0.0
 
     def applies_to(self, subject: Subject) -> bool:
-        return subject.kind in COMPONENT_KINDS and len(subject.engines) == 1
+        return subject.is_component and len(subject.engines) == 1
 
     def check(self, subject: Subject) -> list[CheckResult]:
         component, engine = subject.build(), subject.make_engine()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from harness import validation as v
-from harness.conformance import COMPONENT_KINDS, CheckResult, Subject
+from harness import CheckResult, Subject
 from harness_gradcheck.numerics import check_points, loss_points, relative_error, replay_randomness
 
 
@@ -31,7 +31,7 @@ class CrossEngine:
         self.seed = v.integer("seed", seed, low=0)
 
     def applies_to(self, subject: Subject) -> bool:
-        return subject.kind in COMPONENT_KINDS and len(subject.engines) >= 2
+        return subject.is_component and len(subject.engines) >= 2
 
     def check(self, subject: Subject) -> list[CheckResult]:
         reference, *others = subject.engines

@@ -25,7 +25,7 @@ import inspect
 import numpy as np
 
 from harness import validation as v
-from harness.conformance import CheckResult, Subject
+from harness import CheckResult, Subject
 from harness_gradcheck.numerics import relative_error
 
 

@@ -5,6 +5,6 @@ The record is defined by the core (:class:`harness.conformance.CheckResult`) so 
 re-exported here because checkers and their users import it from this package.
 """
 
-from harness.conformance import CheckResult
+from harness import CheckResult
 
 __all__ = ["CheckResult"]

@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from harness.errors import HarnessError
+from harness import HarnessError
 from harness_mlflow.compare import CURVES
 from harness_mlflow.store import EXPERIMENT_ENV, STORE_FILE, URI_ENV, Store, client_for, reading_uri, retrying
 
@@ -63,8 +63,8 @@ def _experiment_ids(client, name: str | None) -> list[str]:
 
 
 def run_compare(args) -> int:
-    from harness_mlflow.compare import children_of, comparison_artifacts, latest_per_config, rows_for
-    from harness_reports.tables import sort_rows, to_markdown
+    from harness import get_plugin_manager
+    from harness_mlflow.compare import children_of, latest_per_config, record_of
 
     client, uri = _client(args)
     ids = _experiment_ids(client, args.experiment)
@@ -80,8 +80,14 @@ def run_compare(args) -> int:
         title = parent.info.run_name
     if not runs:
         raise HarnessError("nothing to compare: no runs found")
-    print(to_markdown(sort_rows(rows_for(runs))), end="")
-    made = comparison_artifacts(client, runs, Path(args.out), title=title, metric=args.metric)
+    records = [record_of(client, run) for run in runs]
+    answers = get_plugin_manager().hook.harness_compare_runs(runs=records, folder=Path(args.out), title=title,
+                                                             metric=args.metric)
+    made = [Path(p) for paths in answers for p in paths or []]
+    for table in (p for p in made if p.suffix == ".md"):
+        print(table.read_text(), end="")
+    if not made:
+        raise HarnessError("no plugin draws comparisons (the built-in `reports` plugin does: is it loaded?)")
     print(f"\nwrote {', '.join(str(p) for p in made)}")
     return 0
 

@@ -1,12 +1,14 @@
-"""Sweeps side by side, from the store: a table of final metrics and validation curves.
+"""Runs read back from the store as :class:`harness.RunRecord`, for comparisons.
 
-Used for the parent run's artifacts at the end of a sweep and by ``harness compare``.
+``harness compare`` and the sweep re-run's skipped jobs use these; what is drawn from
+them (plots, tables) is whatever plugin implements ``harness_compare_runs``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from harness import RunRecord
 from harness_mlflow.store import retrying
 
 CURVES = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "epoch_seconds")
@@ -42,24 +44,15 @@ def history_of(client, run) -> list[dict[str, float]]:
     return [by_step[step] for step in sorted(by_step)]
 
 
-def rows_for(runs) -> list[dict]:
-    rows = []
-    for run in runs:
-        m = run.data.metrics
-        rows.append({
-            "run": run.info.run_name, "run_id": run.info.run_id, "status": run.info.status,
-            "test_accuracy": m.get("test_accuracy"), "best_val_accuracy": m.get("best_val_accuracy"),
-            "test_loss": m.get("test_loss"), "epochs": int(m["epochs"]) if "epochs" in m else None,
-            "train_seconds": m.get("train_seconds"),
-        })
-    return rows
-
-
-def comparison_artifacts(client, runs, folder: Path, title: str = "", metric: str = "val_accuracy") -> list[Path]:
-    """``comparison.png`` (one curve per run) plus ``comparison.csv`` / ``.md`` (best first)."""
-    from harness_reports import plots, tables
-
-    curves = [(run.info.run_name, history_of(client, run)) for run in runs]
-    made = [plots.compare_curves(sorted(curves), folder / "comparison.png", metric=metric, title=title)]
-    made += tables.write_tables(rows_for(runs), folder)
-    return made
+def record_of(client, run) -> RunRecord:
+    """A stored run as a record: its name, status, params, final metrics, history and folder."""
+    tags = run.data.tags
+    folder = tags.get("harness.output_dir")
+    diverged = tags.get("harness.diverged")
+    return RunRecord(
+        name=run.info.run_name or run.info.run_id[:8], status=run.info.status, params=dict(run.data.params),
+        summary=dict(run.data.metrics), history=history_of(client, run),
+        dir=Path(folder) if folder and Path(folder).is_dir() else None,
+        error=tags.get("harness.error", ""), run_id=run.info.run_id,
+        diverged_step=int(diverged) if diverged and diverged.isdigit() else None, tags=dict(tags),
+    )

@@ -47,7 +47,7 @@ def log_model(tracked, *, model, settings, data, registry, plugin_infos: dict, s
     from mlflow.models import Model, infer_signature
     from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 
-    from harness.training.weights import predict_classes, save_model_files
+    from harness import predict_classes, save_model_files
 
     layers, loss, engine = settings.model.layers, settings.model.loss, settings.engine["name"]
     pinned = pin(model_distributions(registry, plugin_infos, engine, layers, loss), bundle=bundle)

@@ -22,12 +22,5 @@ def child_name(overrides: list[str], swept: list[str], fallback: str) -> str:
     return short(" ".join(keep) or fallback)
 
 
-def parent_name(experiment: str, overrides: list[str], swept: list[str] | None = None) -> str:
-    """``sweep gd_comparison: optimizer.lr=0.05,0.1``: what the sweep varies (all its
-    readable overrides when it varies none of them: a preset's sweeper params)."""
-    varied = [o for o in readable(overrides) if swept and o.split("=", 1)[0].lstrip("+~") in swept]
-    return short(f"sweep {experiment}: {' '.join(varied or readable(overrides)) or 'presets'}")
-
-
 def short(name: str, limit: int = LIMIT) -> str:
     return name if len(name) <= limit else name[: limit - 1] + "…"

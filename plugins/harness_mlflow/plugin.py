@@ -3,7 +3,8 @@ modules that do the work (:mod:`harness_mlflow.runs` for a run's life,
 :mod:`harness_mlflow.sweep` for a sweep's parent run, :mod:`harness_mlflow.commands`
 for ``harness compare`` and ``harness runs repair``).
 
-Active when ``tracking.backend`` is ``mlflow``.
+Active when ``tracking.backend`` is ``mlflow``. The MLflow run of each run in progress
+is kept here, keyed by the run's :class:`harness.RunInfo`.
 """
 
 from __future__ import annotations
@@ -12,27 +13,35 @@ import logging
 import re
 import shutil
 import tempfile
+import weakref
 from pathlib import Path
 
-from harness import hookimpl
-from harness.errors import TrackingError
+from harness import Model, RunInfo, RunRecord, RunResult, Splits, TrackingError, hookimpl
 from harness_mlflow import runs
 from harness_mlflow.settings import Settings
 from harness_mlflow.store import client_for, resolve_store, retrying
 from harness_mlflow.sweep import PARENT_TAG, harness_sweep_end, harness_sweep_start, read_sweep_file  # noqa: F401 (hooks)
 
 log = logging.getLogger("harness.mlflow")
-STATE_KEY = "mlflow"
+SECTION = runs.SECTION
 RUN_ID_KEY = runs.RUN_ID_KEY
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+# The MLflow run of each run in progress (with what logging the model needs at the end).
+_open: weakref.WeakKeyDictionary[RunInfo, runs.OpenRun] = weakref.WeakKeyDictionary()
 
 
 def _active(config) -> bool:
-    return config.tracking.get("backend") == "mlflow"
+    return config.section(SECTION).get("backend") == "mlflow"
 
 
-def _opened(run) -> runs.OpenRun | None:
-    return run.state.get(STATE_KEY)
+@hookimpl
+def harness_register_config_dirs(register):
+    register(Path(__file__).parent / "conf")
+
+
+@hookimpl
+def harness_register_config_sections(register):
+    register(SECTION, hashed=False)  # where a run is recorded, not what it computes
 
 
 @hookimpl
@@ -41,67 +50,62 @@ def harness_validate_config(config):
         return
     from harness_mlflow.store import check_reachable
 
-    Settings.from_tracking(config.tracking)
-    check_reachable(resolve_store(config.tracking, Path(config.paths.project_dir), config.name))
+    tracking = config.section(SECTION)
+    Settings.from_tracking(tracking)
+    check_reachable(resolve_store(tracking, Path(config.paths.project_dir), config.name))
 
 
 @hookimpl
-def harness_run_start(run):
+def harness_run_start(run: RunInfo, model: Model, data: Splits, result: RunResult) -> None:
     if not _active(run.config):
         return
 
     def keep(opened: runs.OpenRun) -> None:
-        run.state[STATE_KEY] = opened
-        run.ids[RUN_ID_KEY] = opened.tracked.run_id
+        _open[run] = opened
+        result.ids[RUN_ID_KEY] = opened.tracked.run_id
 
-    runs.start(run, run.model, run.splits, on_open=keep)
+    runs.start(run, model, data, result.ids.get(RUN_ID_KEY), on_open=keep)
 
 
 @hookimpl
-def harness_log_metrics(run, records):
-    opened = _opened(run)
+def harness_log_metrics(run: RunInfo, records):
+    opened = _open.get(run)
     if opened is not None:
         opened.tracked.log_records(records)
 
 
 @hookimpl
-def harness_epoch_end(run, epoch, metrics):
-    opened = _opened(run)
+def harness_epoch_end(run: RunInfo, epoch: int, metrics):
+    opened = _open.get(run)
     if opened is not None:
         opened.tracked.log_metrics(metrics, step=epoch + 1)
 
 
 @hookimpl
-def harness_checkpoint_saved(run, directory, epoch):
-    opened = _opened(run)
+def harness_checkpoint_saved(run: RunInfo, directory: Path):
+    opened = _open.get(run)
     if opened is not None and opened.settings.log_checkpoints:
-        from harness.training.checkpoint import files
-
-        manifest, arrays_file = files(directory)[:2]
-        opened.tracked.log_artifact(arrays_file, "checkpoint")  # the arrays first, the manifest naming them last
-        opened.tracked.log_artifact(manifest, "checkpoint")
+        runs.log_checkpoint(opened, directory)
 
 
 @hookimpl(trylast=True)
-def harness_run_end(run, status, error):
-    opened = _opened(run)
-    if opened is None:
-        return
-    registry = run.registry
-    runs.end(opened, run, status, error, summary=run.summary, steps=len(run.history), artifacts=list(run.artifacts),
-             registry=registry, plugin_infos=registry.pm.infos if registry is not None else {})
+def harness_run_end(run: RunInfo, status: str, error: BaseException | None, result: RunResult):
+    opened = _open.pop(run, None)
+    if opened is not None:
+        runs.end(opened, run, status, error, result)
 
 
 @hookimpl
 def harness_locate_checkpoint(reference, config):
-    if not RUN_ID.match(reference) or not _active(config):
-        return None
-    from mlflow.exceptions import MlflowException
     from omegaconf import OmegaConf
 
-    tracking = OmegaConf.to_container(config.tracking, resolve=True)
+    tracking = OmegaConf.to_container(config.tracking, resolve=True) if "tracking" in config else {}
+    if not RUN_ID.match(reference) or tracking.get("backend") != "mlflow":
+        return None
     store = resolve_store(tracking, Path(str(config.paths.project_dir)), str(config.name))
     client = client_for(store)
+    from mlflow.exceptions import MlflowException
+
     target = Path(tempfile.mkdtemp(prefix=f"harness-resume-{reference[:8]}-"))
     try:
         retrying(client.download_artifacts, reference, "checkpoint", str(target))
@@ -114,10 +118,10 @@ def harness_locate_checkpoint(reference, config):
 
 
 @hookimpl
-def harness_find_finished(run):
+def harness_find_finished(run: RunInfo) -> RunRecord | None:
     if not _active(run.config) or not run.sweep:
         return None
-    sweep = read_sweep_file(run.sweep["dir"])
+    sweep = read_sweep_file(run.sweep.dir)
     if sweep is None:
         return None
     client = client_for(runs.store_of(run))
@@ -129,7 +133,9 @@ def harness_find_finished(run):
     )
     if not found:
         return None
-    return {"run_id": found[0].info.run_id, **found[0].data.metrics}
+    from harness_mlflow.compare import record_of
+
+    return record_of(client, found[0])
 
 
 @hookimpl

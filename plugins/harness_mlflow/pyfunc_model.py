@@ -20,13 +20,13 @@ class HarnessClassifier(PythonModel):
     _skip_type_hint_validation = True
 
     def load_context(self, context):
-        from harness.training.weights import load_model_files
+        from harness import load_model_files
 
         self.model, self.spec = load_model_files(context.artifacts["spec"], context.artifacts["weights"])
         self.dtype = np.dtype(self.spec["dtype"])
 
     def predict(self, context, model_input, params=None):
-        from harness.training.weights import predict_classes
+        from harness import predict_classes
 
         x = model_input.to_numpy() if hasattr(model_input, "to_numpy") else np.asarray(model_input)
         if x.ndim != 2 or x.shape[1] != self.spec["input_dim"]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from importlib.metadata import Distribution, version
 from pathlib import Path
 
-from harness.errors import HarnessError
+from harness import HarnessError
 
 log = logging.getLogger("harness.mlflow")
 RUNTIME = ("mlflow", "numpy")  # what pyfunc_model.py imports besides the project
@@ -37,7 +37,7 @@ class Pinned:
 def core_distribution() -> str:
     import harness
 
-    return getattr(harness, "DISTRIBUTION", "backprop-harness")
+    return getattr(harness, "DISTRIBUTION", "harness-backprop")
 
 
 def component_plugins(registry, engine: str, layers: list, loss) -> set[str]:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 from harness import validation as v
-from harness.errors import ConfigError
+from harness import ConfigError
 
 SECTION = "tracking"
 

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import ConfigError, HarnessError
+from harness import ConfigError, HarnessError
 
 log = logging.getLogger("harness.mlflow")
 STORE_FILE = "mlflow.db"

@@ -5,11 +5,14 @@ migrate) the store once — concurrent jobs racing MLflow's schema migrations on
 SQLite file lost runs —, create or reuse the sweep's parent run, and write
 ``harness_mlflow_sweep.json`` into the sweep folder; every job, in any launcher's
 process, reads it and files its run as a child of that parent. After the jobs: the
-parent gets a comparison plot and table of its children and the sweep's summary (the best
-child's numbers, how many finished: :mod:`harness_mlflow.sweep_summary`), and ends
-FINISHED only if every child did. The parent carries MLflow's context tags (resolved
-here once and handed to every job in the sweep file) and the swept keys as params. If the launcher dies first (Ctrl-C, an exception), an exit handler ends the
-parent KILLED, so no parent is left RUNNING.
+parent gets the sweep's summary (the best child's numbers, how many finished:
+:mod:`harness_mlflow.sweep_summary`) and ends FINISHED only if every configuration did;
+the comparison files the report plugins drew and any files a sweeper left
+(``harness_sweep_end``'s ``artifacts``) are attached to it. The parent carries MLflow's
+context tags (resolved here once and handed to every job in the sweep file) and the
+swept keys as params, with what they range over. If the launcher dies
+first (Ctrl-C, an exception), an exit handler ends the parent KILLED, so no parent is
+left RUNNING.
 
 Re-running the same sweep command after a crash reuses the unfinished parent with the
 same sweep key; jobs whose config already FINISHED under it are skipped.
@@ -24,11 +27,9 @@ import logging
 import sys
 from pathlib import Path
 
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from harness import hookimpl
-from harness_mlflow.names import parent_name
+from harness import RunRecord, SweepInfo, atomic_write, hookimpl
 from harness_mlflow.process import identity_tags
 from harness_mlflow.store import client_for, experiment_id, resolve_store, retrying
 
@@ -37,26 +38,35 @@ SWEEP_FILE = "harness_mlflow_sweep.json"
 PARENT_TAG = "mlflow.parentRunId"
 
 
-def swept_values(task_overrides: list[str], sweeper_params: dict | None) -> dict[str, str]:
-    """Config keys the sweep varies, with what they range over (``{"optimizer.lr": "0.05,0.1"}``):
-    overrides with several values, and the sweeper's params."""
-    found = {}
-    for override in OverridesParser.create().parse_overrides(task_overrides):
-        if override.is_sweep_override():
-            found[override.key_or_group] = override.input_line.split("=", 1)[1] if override.input_line else ""
-    for key, value in (sweeper_params or {}).items():
-        found[key.lstrip("+~")] = str(value)
-    return found
-
-
-def swept_keys(task_overrides: list[str], sweeper_params: dict | None) -> list[str]:
-    """Config keys the sweep varies: overrides with several values, and sweeper params."""
-    return list(swept_values(task_overrides, sweeper_params))
-
-
-def sweep_key(name: str, task_overrides: list[str], sweeper_params: dict | None) -> str:
-    text = json.dumps([name, sorted(task_overrides), sorted((sweeper_params or {}).items())], default=str)
+def sweep_key(sweep: SweepInfo) -> str:
+    """Identity of a sweep command: re-running it finds its unfinished parent."""
+    params = _sweeper_params(sweep.config)
+    text = json.dumps([sweep.name, sorted(sweep.overrides), sorted(params.items())], default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _sweeper_params(config: DictConfig) -> dict:
+    params = config.hydra.sweeper.get("params") or {}
+    return OmegaConf.to_container(params, resolve=False) if isinstance(params, DictConfig) else dict(params)
+
+
+def swept_values(sweep: SweepInfo) -> dict[str, str]:
+    """What each swept key ranges over (``{"optimizer.lr": "0.05,0.1"}``): the values of
+    the command line's sweep overrides, the sweeper's params as configured."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    found = {key: "" for key in sweep.swept}
+    for override in OverridesParser.create().parse_overrides(list(sweep.overrides)):
+        if override.is_sweep_override() and override.input_line:
+            found[override.key_or_group] = override.input_line.split("=", 1)[1]
+    for key, value in _sweeper_params(sweep.config).items():
+        found[key.lstrip("+~")] = str(value)
+    return {key: value for key, value in found.items() if value}
+
+
+def parent_name(sweep: SweepInfo) -> str:
+    """The experiment and what the sweep varies (``lr_sweep: optimizer.lr``): never a URI or a path."""
+    return f"{sweep.name}: {', '.join(sweep.swept)}" if sweep.swept else f"{sweep.name}: presets"
 
 
 def all_configs_finished(children) -> bool:
@@ -92,26 +102,22 @@ class SweepParent:
         self.parent_id: str | None = None
         self.done = False
 
-    def start(self, config: DictConfig) -> None:
+    def start(self, sweep: SweepInfo) -> None:
         from harness_mlflow.context import context_tags
 
+        config = sweep.config
         tracking = OmegaConf.to_container(config.tracking, resolve=True)
-        store = resolve_store(tracking, _project_dir(config), str(config.name))
+        store = resolve_store(tracking, _project_dir(config), sweep.name)
         self.client = client_for(store)
         exp_id = experiment_id(self.client, store)  # creates and migrates the store, once
-        overrides = list(config.hydra.overrides.task)
-        params = config.hydra.sweeper.get("params") or {}
-        params = OmegaConf.to_container(params, resolve=False) if isinstance(params, DictConfig) else dict(params)
-        key = sweep_key(str(config.name), overrides, params)
-        swept = swept_values(overrides, params)
+        key = sweep_key(sweep)
         context = context_tags(_project_dir(config))
         reuse = tracking.get("resume_sweeps", True)
-        self.parent_id = (reuse and self._reuse(exp_id, key)) or self._create(exp_id, key, overrides, config, context, swept)
-        sweep_dir = Path(str(config.hydra.sweep.dir))
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        (sweep_dir / SWEEP_FILE).write_text(json.dumps({
+        self.parent_id = (reuse and self._reuse(exp_id, key)) or self._create(exp_id, key, sweep, context)
+        sweep.dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(sweep.dir / SWEEP_FILE, json.dumps({
             "parent_run_id": self.parent_id, "experiment_id": exp_id, "uri": store.uri,
-            "swept": list(swept), "sweep_key": key, "context_tags": context,
+            "swept": list(sweep.swept), "sweep_key": key, "context_tags": context,
         }))
         atexit.register(self.abandon)
         log.info("sweep parent run %s in experiment %r (%s)", self.parent_id, store.experiment, store.uri)
@@ -131,36 +137,41 @@ class SweepParent:
             return run_id
         return None
 
-    def _create(self, exp_id: str, key: str, overrides: list[str], config: DictConfig,
-                context: dict[str, str], swept: dict[str, str]) -> str:
+    def _create(self, exp_id: str, key: str, sweep: SweepInfo, context: dict[str, str]) -> str:
         from mlflow.entities import Param
 
         tags = {
             **context, "harness.sweep": "parent", "harness.sweep_key": key,
-            "harness.overrides": " ".join(overrides)[:5000], "harness.command": " ".join(sys.argv)[:5000],
+            "harness.overrides": " ".join(sweep.overrides)[:5000], "harness.command": " ".join(sys.argv)[:5000],
             **identity_tags(),
         }
-        run_id = retrying(self.client.create_run, exp_id, run_name=parent_name(str(config.name), overrides, list(swept)), tags=tags).info.run_id
+        run_id = retrying(self.client.create_run, exp_id, run_name=parent_name(sweep)[:250], tags=tags).info.run_id
+        swept = swept_values(sweep)
         if swept:
             retrying(self.client.log_batch, run_id, params=[Param(k, v[:6000]) for k, v in sorted(swept.items())])
         return run_id
 
-    def end(self, config: DictConfig, jobs: list[dict]) -> None:
-        from harness_mlflow.compare import children_of, comparison_artifacts, latest_per_config
+    def end(self, sweep: SweepInfo, jobs: list[RunRecord], artifacts: list[Path]) -> None:
+        from harness_mlflow.compare import children_of, latest_per_config
 
         children = children_of(self.client, self.parent_id)
-        ok = bool(jobs) and all(j["status"] in ("FINISHED", "SKIPPED") for j in jobs)
+        ok = bool(jobs) and all(j.status in ("FINISHED", "SKIPPED") for j in jobs)
         ok = ok and bool(children) and all_configs_finished(children)
         try:
             self._summarize(latest_per_config(children))
         except Exception:  # the parent's status matters more than its summary
             log.exception("could not record the sweep's summary on its parent run")
         try:
-            folder = Path(str(config.hydra.sweep.dir)) / "comparison"
-            for path in comparison_artifacts(self.client, latest_per_config(children), folder, title=str(config.name)):
-                retrying(self.client.log_artifact, self.parent_id, str(path))
-        except Exception:
-            log.exception("could not draw the sweep comparison")
+            for path in artifacts:
+                folder = path.parent.name if path.parent.name in ("comparison", "sweep_summary") else None
+                retrying(self.client.log_artifact, self.parent_id, str(path), folder)
+            if sweep.tags:
+                from mlflow.entities import RunTag
+
+                tags = [RunTag(k, str(v)[:5000]) for k, v in sweep.tags.items()]
+                retrying(self.client.log_batch, self.parent_id, tags=tags)
+        except Exception:  # the parent's status matters more than its pictures
+            log.exception("could not attach the sweep's summary to its parent run")
         status = "FINISHED" if ok else "FAILED"
         retrying(self.client.set_terminated, self.parent_id, status)
         self.done = True
@@ -193,17 +204,17 @@ _current: SweepParent | None = None
 
 
 def prepare_wheels() -> None:
-    """Build (or find cached) the wheels models will bundle, once, before the jobs start:
+    """Build (or find cached) the wheel models will bundle, once, before the jobs start:
     parallel jobs would otherwise each build the same wheel."""
-    from importlib.metadata import PackageNotFoundError, distribution
-
-    from harness.errors import HarnessError
-    from harness_mlflow.requirements import core_distribution
+    from harness import HarnessError
+    from harness_mlflow.requirements import core_distribution, installed
     from harness_mlflow.wheels import wheel_for
 
+    dist = installed(core_distribution())
     try:
-        wheel_for(distribution(core_distribution()))
-    except (PackageNotFoundError, HarnessError) as exc:
+        if dist is not None:
+            wheel_for(dist)
+    except HarnessError as exc:
         log.warning("no wheel to bundle with the sweep's models (%s); each job will try again", exc)
 
 
@@ -212,15 +223,15 @@ def _tracked(config: DictConfig) -> bool:
 
 
 @hookimpl
-def harness_sweep_start(config):
+def harness_sweep_start(sweep: SweepInfo) -> None:
     global _current
-    if not _tracked(config):
+    if not _tracked(sweep.config):
         return
     _current = SweepParent()
-    _current.start(config)
+    _current.start(sweep)
 
 
-@hookimpl(trylast=True)  # other plugins attach their sweep summaries to the parent first
-def harness_sweep_end(config, jobs):
+@hookimpl
+def harness_sweep_end(sweep: SweepInfo, jobs: list[RunRecord], artifacts: list[Path]) -> None:
     if _current is not None and _current.parent_id is not None:
-        _current.end(config, jobs)
+        _current.end(sweep, jobs, artifacts)

@@ -15,6 +15,8 @@ MAX_PARAM_LENGTH = 6000
 class TrackedRun:
     def __init__(self, client, store: Store, run_id: str, experiment_id: str):
         self.client, self.store, self.run_id, self.experiment_id = client, store, run_id, experiment_id
+        self.model = None    # the model being trained, logged when the run finishes
+        self.example = None  # a few test inputs: the logged model's input example
 
     def log_metrics(self, metrics: dict[str, float], step: int, dataset=None, model_id: str | None = None) -> None:
         """One step's metrics. With ``model_id`` they are also the model's metrics, and

@@ -30,7 +30,7 @@ from importlib.metadata import Distribution, PackageNotFoundError, version
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from harness.errors import TrackingError
+from harness import TrackingError
 
 log = logging.getLogger("harness.mlflow")
 # Folders a walk of a non-git source skips: outputs, environments, caches, build products.

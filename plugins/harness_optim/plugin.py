@@ -1,7 +1,9 @@
 """Registers the optimizers and schedules."""
 
+from pathlib import Path
+
 from harness import hookimpl
-from harness.errors import ConfigError
+from harness import ConfigError
 from harness_optim.optimizers import SGD, Adam, Momentum, Nesterov
 from harness_optim.schedules import Constant, Cosine, StepDecay
 
@@ -26,3 +28,8 @@ def harness_validate_config(config):
         min_lr = schedule.get("min_lr", 0.0)
         if isinstance(min_lr, (int, float)) and min_lr > optimizer["lr"]:
             raise ConfigError(f"schedule.min_lr must be <= optimizer.lr ({optimizer['lr']:g}) so the rate decays, got {min_lr:g}")
+
+
+@hookimpl
+def harness_register_config_dirs(register):
+    register(Path(__file__).parent / "conf")

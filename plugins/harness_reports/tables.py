@@ -6,7 +6,20 @@ import csv
 import io
 from pathlib import Path
 
+from harness import RunRecord, atomic_write
+
 COLUMNS = ("run", "status", "test_accuracy", "best_val_accuracy", "test_loss", "epochs", "train_seconds")
+
+
+def row_for(record: RunRecord) -> dict:
+    """A table row of one run: its name, outcome (``diverged`` when that was its result) and final metrics."""
+    m = record.summary
+    return {
+        "run": record.name, "status": record.outcome,
+        "test_accuracy": m.get("test_accuracy"), "best_val_accuracy": m.get("best_val_accuracy"),
+        "test_loss": m.get("test_loss"), "epochs": int(m["epochs"]) if "epochs" in m else None,
+        "train_seconds": m.get("train_seconds"),
+    }
 
 
 def sort_rows(rows: list[dict]) -> list[dict]:
@@ -40,6 +53,6 @@ def write_tables(rows: list[dict], directory: Path, stem: str = "comparison") ->
     directory.mkdir(parents=True, exist_ok=True)
     rows = sort_rows(rows)
     csv_path, md_path = directory / f"{stem}.csv", directory / f"{stem}.md"
-    csv_path.write_text(to_csv(rows))
-    md_path.write_text(to_markdown(rows))
+    atomic_write(csv_path, to_csv(rows))
+    atomic_write(md_path, to_markdown(rows))
     return [csv_path, md_path]

@@ -57,5 +57,5 @@ def test_logged_model_serves_from_an_isolated_environment(tmp_path, monkeypatch)
     finally:
         stop(server)
     assert served == {"predictions": expected}
-    installed = (tmp_path / "envs").rglob("backprop_harness-*.dist-info")
+    installed = (tmp_path / "envs").rglob("harness_backprop-*.dist-info")
     assert any(installed), "the project was not installed from the bundled wheel"

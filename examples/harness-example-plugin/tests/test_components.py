@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from harness.errors import ConfigError
+from harness import ConfigError
 from harness_example import GELU, GaussianDropout, Lion, Maxout
 
 

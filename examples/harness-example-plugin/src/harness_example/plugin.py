@@ -4,8 +4,11 @@ from pathlib import Path
 
 from harness import hookimpl
 from harness_example.activations import GELU
+from harness_example.datasets import Spirals
 from harness_example.layers import GaussianDropout, Maxout
 from harness_example.optimizers import Lion
+from harness_example.schedules import Warmup
+from harness_example.target import harness_epoch_end, harness_register_config_sections, harness_validate_config  # noqa: F401 (hooks)
 
 ENGINE = "backprop"  # the layers follow the NumPy engine's forward/backward protocol
 
@@ -24,6 +27,16 @@ def harness_register_activations(register):
 @hookimpl
 def harness_register_optimizers(register):
     register(Lion.kind, Lion)
+
+
+@hookimpl
+def harness_register_schedules(register):
+    register(Warmup.kind, Warmup)
+
+
+@hookimpl
+def harness_register_datasets(register):
+    register("spirals", Spirals)
 
 
 @hookimpl

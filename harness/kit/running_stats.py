@@ -1,6 +1,6 @@
 """Running statistics of batch normalisation, shared by every engine.
 
-Kept in the core for the same reason as :mod:`harness.initializers`: two engines given
+Kept in the core for the same reason as :mod:`harness.kit.initializers`: two engines given
 the same batches must hold the same running mean and variance, number for number, so
 that their evaluation-mode outputs and checkpoints agree.
 """

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.data.cache import atomic_write, describe_os_error
-from harness.errors import DataError
+from harness_datasets.cache import atomic_write, describe_os_error
+from harness import DataError
 
 IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049

@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from harness.errors import DataError
+from harness import DataError
 
 try:  # NumPy 2 moved the implementation to numpy._core.
     from numpy._core.multiarray import _reconstruct

@@ -27,11 +27,11 @@ from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
 
-from harness.data.cache import cache_root
-from harness.data.idx import check_counts, encode_idx, read_idx
-from harness.data.safe_pickle import safe_load
-from harness.data.sources import DatasetSpec, FileSpec, MirrorSource, Source, install, obtain
-from harness.errors import DataError
+from harness_datasets.cache import cache_root
+from harness_datasets.idx import check_counts, encode_idx, read_idx
+from harness_datasets.safe_pickle import safe_load
+from harness_datasets.sources import DatasetSpec, FileSpec, MirrorSource, Source, install, obtain
+from harness import DataError
 
 log = logging.getLogger("harness.data")
 

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Protocol, Sequence
 
-from harness.data.cache import atomic_write, describe_os_error, ensure_dir, sha256_bytes, sha256_file
-from harness.data.idx import GZIP_MAGIC, gunzip
-from harness.errors import DataError
+from harness_datasets.cache import atomic_write, describe_os_error, ensure_dir, sha256_bytes, sha256_file
+from harness_datasets.idx import GZIP_MAGIC, gunzip
+from harness import DataError
 
 log = logging.getLogger("harness.data")
 

@@ -13,9 +13,9 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from harness.data.cache import cache_root
-from harness.data.mnist import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, MnistArrays, read_mnist_files
-from harness.data.sources import DatasetSpec, FileSpec, LocalDirectorySource, MirrorSource, Source, obtain
+from harness_datasets.cache import cache_root
+from harness_datasets.mnist import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, MnistArrays, read_mnist_files
+from harness_datasets.sources import DatasetSpec, FileSpec, LocalDirectorySource, MirrorSource, Source, obtain
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 """Where ``apt-get install dataset-fashion-mnist`` puts the gzipped IDX files."""

@@ -26,7 +26,9 @@ from collections.abc import Callable
 import numpy as np
 
 from harness import validation as v
+from harness.contracts import Reseedable
 from harness.errors import ConfigError
+from harness.kit.stack import layer_name
 
 
 class LayerBlock:
@@ -36,7 +38,7 @@ class LayerBlock:
         if not isinstance(layers, list) or not layers or not all(is_layer(layer) for layer in layers):
             v.fail("layers", "a non-empty list of layer specs ({type: ..., ...})", layers)
         self.layers = layers
-        self.names = [f"{i}.{layer_kind(layer)}" for i, layer in enumerate(layers)]
+        self.names = [layer_name(i, layer) for i, layer in enumerate(layers)]
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
         self._keys: list[tuple[str, object, str]] = []
@@ -58,7 +60,7 @@ class LayerBlock:
     def reseed(self, seed: int) -> None:
         """Replay the inner layers' randomness (dropout) for gradient checks."""
         for i, layer in enumerate(self.layers):
-            if hasattr(layer, "reseed"):
+            if isinstance(layer, Reseedable):
                 layer.reseed(seed + i)
 
     def sync_params(self) -> None:
@@ -77,6 +79,3 @@ class LayerBlock:
                 found[prefixed] = value
         return found
 
-
-def layer_kind(layer) -> str:
-    return getattr(layer, "kind", type(layer).__name__.lower())
