@@ -147,12 +147,20 @@ def test_a_run_has_context_tags_no_paths_effective_values_and_dataset_inputs(com
     assert tags["mlflow.user"] and tags["mlflow.source.name"] and tags["mlflow.source.type"] == "LOCAL"
     assert not [k for k in recorded.data.params if k.startswith(("paths.", "tracking."))]
     assert recorded.data.params["gd.mode"] == "batch"
-    assert recorded.data.params["effective.batch_size"] == str(run.sizes["train"])  # full batch: the whole training set
-    assert recorded.data.params["effective.train_size"] == str(run.sizes["train"])
+    assert recorded.data.params["effective.batch_size"] == str(run.run.sizes["train"])  # full batch: the whole training set
+    assert recorded.data.params["effective.train_size"] == str(run.run.sizes["train"])
     inputs = {[t.value for t in d.tags if t.key == "mlflow.data.context"][0]: d.dataset for d in recorded.inputs.dataset_inputs}
     assert sorted(inputs) == ["test", "training", "validation"]
-    assert inputs["training"].name == "blobs/train"
-    assert json.loads(inputs["test"].profile)["features_shape"][0] == run.sizes["test"]
+    assert inputs["training"].name == "blobs-train"  # the dataset plugin's provenance: name, pinned digest, source
+    assert inputs["training"].digest == outcome_data_digest(compose_config, "train")
+    assert json.loads(inputs["training"].source)["tags"]["harness.data.source"] == "synthetic:blobs"
+    assert json.loads(inputs["test"].profile)["features_shape"][0] == run.run.sizes["test"]
+
+
+def outcome_data_digest(compose_config, split: str) -> str:
+    from harness_datasets import Blobs
+
+    return Blobs().load().provenance[split].digest
 
 
 def test_git_commit_comes_from_the_project_checkout(compose_config, plugins, tmp_path, monkeypatch):
@@ -177,7 +185,7 @@ def test_the_model_is_a_logged_model_of_the_run_with_pinned_requirements(compose
     assert [o.model_id for o in recorded.outputs.model_outputs] == [model.model_id]
     linked = {m.key: m for m in model.metrics}
     assert linked["test_accuracy"].value == pytest.approx(run.summary["test_accuracy"])
-    assert linked["test_accuracy"].dataset_name == "blobs/test"
+    assert linked["test_accuracy"].dataset_name == "blobs-test"
     best_step = run.summary["best_epoch"] + 1  # the epoch whose weights the model has
     assert linked["val_accuracy"].step == best_step
     assert linked["val_accuracy"].value == pytest.approx(run.history[run.summary["best_epoch"]]["val_accuracy"])
@@ -199,7 +207,7 @@ def test_the_model_is_a_logged_model_of_the_run_with_pinned_requirements(compose
     from harness_datasets import Blobs
 
     test = Blobs().load()
-    assert (loaded.predict(test.test_x.astype(np.float32)) == run.state["test_predictions"]).mean() > 0.95
+    assert (loaded.predict(test.test_x.astype(np.float32)) == run.result.test_predictions).mean() > 0.95
 
 
 # ------------------------------------------------------ requirements, wheels

@@ -7,7 +7,8 @@ dataset plugin's provenance (``Splits.provenance``: the pinned SHA-256 of the fi
 the split parameters, and where the files came from). A dataset that gives none is
 digested here from its arrays (MLflow's automatic digest hashes only the first 10 000
 elements, so two subsets of one file could not be told apart) and has the code that
-made it as its source, as MLflow does by default.
+made it as its source, as MLflow does by default; so does a source no MLflow source type
+reads (``synthetic:blobs``: examples a seeded generator makes), named in a tag.
 """
 
 from __future__ import annotations
@@ -52,12 +53,25 @@ def split_inputs(data, dataset_name: str, context_tags: dict[str, str] | None = 
         x, y = getattr(data, f"{split}_x"), getattr(data, f"{split}_y")
         known = provenance.get(split)
         if known is not None:
-            name, digest, source = str(known.name), str(known.digest)[:DIGEST_LENGTH], str(known.source)
+            name, digest, source = str(known.name), str(known.digest)[:DIGEST_LENGTH], dataset_source(str(known.source), context_tags)
         else:
             name, digest, source = f"{dataset_name}/{split}", array_digest(x, y), CodeDatasetSource(tags=dict(context_tags or {}))
         dataset = mlflow.data.from_numpy(x, targets=y, name=name, source=source, digest=digest)
         made.append(SplitInput(split, name, digest, dataset))
     return made
+
+
+def dataset_source(source: str, context_tags: dict[str, str] | None = None):
+    """MLflow's source for ``source`` (a folder, a URL...); a source none of MLflow's types
+    reads is data the run's code generated: a code source, with ``source`` as a tag."""
+    from mlflow.data.code_dataset_source import CodeDatasetSource
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return resolve_dataset_source(source)
+    except MlflowException:
+        return CodeDatasetSource(tags={**(context_tags or {}), "harness.data.source": source})
 
 
 def log_split_inputs(client, run_id: str, inputs: list[SplitInput]) -> None:

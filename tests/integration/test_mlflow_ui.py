@@ -131,7 +131,7 @@ def test_children_models_are_logged_models(page, sweep_ui, output):
     _open(page, f"{sweep_ui['url']}/#/experiments/{sweep_ui['experiment']}/runs/{child.info.run_id}", models[0].model_id)
     page.screenshot(path=str(output / "4_child_run.png"), full_page=True)
     text = page.inner_text("body")
-    assert "blobs/train" in text  # dataset inputs
+    assert "blobs-train" in text  # dataset inputs
     _open(page, f"{sweep_ui['url']}/#/experiments/{sweep_ui['experiment']}/models", "Source run")
     for child in sweep_ui["children"]:  # each logged model, listed with the run it came from
         page.get_by_role("link", name=child.info.run_name, exact=True).first.wait_for()
