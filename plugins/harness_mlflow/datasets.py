@@ -14,6 +14,7 @@ reads (``synthetic:blobs``: examples a seeded generator makes), named in a tag.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,7 +70,9 @@ def dataset_source(source: str, context_tags: dict[str, str] | None = None):
     from mlflow.exceptions import MlflowException
 
     try:
-        return resolve_dataset_source(source)
+        with warnings.catch_warnings():  # MLflow registers its local-file source twice and says so
+            warnings.simplefilter("ignore", UserWarning)
+            return resolve_dataset_source(source)
     except MlflowException:
         return CodeDatasetSource(tags={**(context_tags or {}), "harness.data.source": source})
 
