@@ -11,11 +11,8 @@ ARGS ?=
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required; set PYTHON=python3.11")'
-	$(PYTHON) -m venv $(VENV)
-	@# The distribution was called "harness" before (a name taken on the package index).
-	@$(BIN)/python -m pip uninstall --quiet --yes harness 2>/dev/null || true
-	@rm -rf harness.egg-info
-	$(BIN)/python -m pip install --quiet --editable '.[test]'
+	$(PYTHON) -m venv --clear $(VENV)
+	$(BIN)/python -m pip install --quiet --editable '.[test,optuna]'
 	@# The build backend, so that logged models bundle this project's wheel without network.
 	$(BIN)/python -m pip install --quiet 'setuptools>=69' wheel
 	@touch $(STAMP)
@@ -28,17 +25,23 @@ train: $(STAMP)
 
 ## Run the whole test suite, slow and network tests included (tests/integration: see below).
 test: $(STAMP)
-	$(BIN)/python -m pytest --ignore=tests/integration $(ARGS)
-
-## Tests against real services (tests/integration/): the MLflow UI in Debian's headless Chromium,
-## a logged model served from an isolated environment built by uv. CI installs chromium first.
-test-integration: $(STAMP)
-	$(BIN)/python -m pip install --quiet uv playwright
-	$(BIN)/python -m pytest tests/integration $(ARGS)
+	$(BIN)/python -m pytest $(ARGS)
 
 ## The quick part of the suite: no training to 98 %, no package-index downloads.
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not network and not fashion" $(ARGS)
+
+## Integration tests (tests/integration): real services and launchers, started by the tests
+## themselves. PostgreSQL ones need Debian's `postgresql`, browser ones Debian's `chromium`
+## (.ci/run installs both); uv builds the isolated environment a served model runs in.
+INTEGRATION_STAMP := $(VENV)/.integration
+$(INTEGRATION_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --editable '.[test,optuna,postgres,slurm,ray]'
+	$(BIN)/python -m pip install --quiet uv playwright
+	@touch $(INTEGRATION_STAMP)
+
+test-integration: $(INTEGRATION_STAMP)
+	HARNESS_INTEGRATION=1 $(BIN)/python -m pytest tests/integration $(ARGS)
 
 ## A third-party plugin installed the way users do it (pip, check, train, its tests); uninstalled after.
 example-plugin: $(STAMP)

@@ -61,7 +61,7 @@ from harness.kit import (  # noqa: E402
     layer_name,
     update_running_averages,
 )
-from harness.model import build_layers, build_loss  # noqa: E402
+from harness.model import build_layers, build_loss, model_requirements  # noqa: E402
 from harness.plugins import PluginInfo, get_plugin_manager, get_registry  # noqa: E402
 from harness.records import (  # noqa: E402
     DatasetProvenance,
@@ -74,7 +74,11 @@ from harness.records import (  # noqa: E402
     holdout,
 )
 from harness.jobs import read_results as read_sweep_jobs  # noqa: E402
+from harness.training.arrays import model_arrays, model_components  # noqa: E402
+from harness.training.checkpoint import TrainingState  # noqa: E402
 from harness.training.checkpoint import files as checkpoint_files  # noqa: E402
+from harness.training.checkpoint import restore as restore_checkpoint  # noqa: E402
+from harness.training.checkpoint import save as save_checkpoint  # noqa: E402
 from harness.training.weights import load_model_files, predict_classes, save_model_files  # noqa: E402
 
 __all__ = [
@@ -94,8 +98,9 @@ __all__ = [
     "CheckResult", "Subject",
     # engine authors
     "LayerStackModel", "LayerBlock", "build_stack", "layer_name", "layer_kind", "init_weights",
-    "check_scheme", "update_running_averages", "build_layers", "build_loss",
+    "check_scheme", "update_running_averages", "build_layers", "build_loss", "model_requirements",
     # files, checkpoints and exported models
-    "atomic_write", "describe_os_error", "sha256_file", "checkpoint_files", "save_model_files",
+    "atomic_write", "describe_os_error", "sha256_file", "checkpoint_files", "save_checkpoint",
+    "restore_checkpoint", "TrainingState", "model_arrays", "model_components", "save_model_files",
     "load_model_files", "predict_classes",
 ]

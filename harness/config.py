@@ -53,7 +53,7 @@ class GDConfig:
             v.fail("gd.batch_size", "null with gd.mode=batch (every example in every step; for batches use gd=minibatch)", self.batch_size)
 
     def batch_size_for(self, n_train: int) -> int:
-        if self.mode == "batch":
+        if self.mode == "batch" or self.batch_size is None:
             return n_train
         if self.mode == "sgd":
             return 1
@@ -136,21 +136,23 @@ class HarnessConfig:
         return sorted(set(self.plugins) - self.__dict__.get("_sections_read", set()))
 
     def check(self) -> None:
-        for section in (self.model, self.gd, self.training):
-            section.check()
+        self.model.check()
+        self.gd.check()
+        self.training.check()
         v.integer("seed", self.seed, low=0, high=2**32 - 1)
         v.one_of("dtype", self.dtype, DTYPES)
         if not isinstance(self.name, str) or not self.name.strip() or any(c in self.name for c in "/\\\0") or self.name in (".", ".."):
             v.fail("name", "a name without path separators (it names folders and experiments)", self.name)
-        for section in ("engine", "optimizer", "schedule", "data"):
-            if not isinstance(getattr(self, section).get("name"), str):
-                v.fail(f"{section}.name", "the name of a registered plugin entry", getattr(self, section).get("name"))
+        for section, options in (("engine", self.engine), ("optimizer", self.optimizer), ("schedule", self.schedule),
+                                 ("data", self.data)):
+            if not isinstance(options.get("name"), str):
+                v.fail(f"{section}.name", "the name of a registered plugin entry", options.get("name"))
 
 
 def validate(cfg: DictConfig) -> HarnessConfig:
     """Check a composed config against the schema; one-line :class:`ConfigError` if bad."""
     try:
-        plain = _strip_hydra(OmegaConf.to_container(cfg, resolve=True))
+        plain = _strip_hydra(_container(cfg))
         known = {f.name for f in fields(HarnessConfig)} - {"plugins"}
         extras = {k: val for k, val in plain.items() if k not in known}
         for key, value in extras.items():
@@ -160,6 +162,7 @@ def validate(cfg: DictConfig) -> HarnessConfig:
         plain["plugins"] = extras
         merged = OmegaConf.merge(OmegaConf.structured(HarnessConfig), plain)
         settings = OmegaConf.to_object(merged)
+        assert isinstance(settings, HarnessConfig)
         # A section other values interpolate (``${deep.width}``) is in use even if no plugin reads it.
         settings.__dict__["_sections_read"] = _interpolated_roots(cfg) & set(extras)
     except OmegaConfBaseException as exc:
@@ -216,20 +219,27 @@ def _omegaconf_message(exc: OmegaConfBaseException) -> str:
     return f"{key}: {first}" if key else first
 
 
+def _container(cfg: DictConfig) -> dict[str, Any]:
+    """The config as plain, resolved Python containers."""
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(plain, dict)
+    return {str(k): v for k, v in plain.items()}
+
+
 def to_yaml(cfg: DictConfig) -> str:
     """The composed config as YAML, resolved, without Hydra's own section."""
-    return OmegaConf.to_yaml(OmegaConf.create(_strip_hydra(OmegaConf.to_container(cfg, resolve=True))))
+    return OmegaConf.to_yaml(OmegaConf.create(_strip_hydra(_container(cfg))))
 
 
-def flatten(cfg: DictConfig | dict, prefix: str = "") -> dict[str, str]:
+def flatten(cfg: DictConfig | ListConfig | dict[str, Any] | list[Any], prefix: str = "") -> dict[str, str]:
     """``{"optimizer.lr": "0.05", "model.layers.0.type": "dense", ...}`` for tracking params."""
     node = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, (DictConfig, ListConfig)) else cfg
     out: dict[str, str] = {}
-    items = node.items() if isinstance(node, dict) else enumerate(node)
+    items = node.items() if isinstance(node, dict) else enumerate(node or [])
     for key, value in items:
         if not prefix and key == "hydra":
             continue
-        name = f"{prefix}{key}"
+        name = f"{prefix}{key!s}"
         if isinstance(value, (dict, list)) and value:
             out.update(flatten(value, name + "."))
         else:

@@ -6,7 +6,10 @@ registry for
 
 * **subjects**: each layer, activation and loss of each engine (``backprop:dense``);
   each such name registered for two or more engines, as one subject spanning them
-  (``autograd+backprop:dense``, for checks that compare engines); each optimizer;
+  (``autograd+backprop:dense``, for checks that compare engines); each optimizer,
+  schedule and dataset. A component factory's ``check_variants`` (a list of option
+  dicts) adds one subject per variant, checked by every checker like the plain one
+  (``backprop:softmax_cross_entropy(label_smoothing=0.1)``);
 * **checkers**: the gradient checkers plugins register. A checker has a ``name``,
   ``check(subject) -> list[CheckResult]`` and, optionally, ``applies_to(subject)``;
   without it, it checks the single-engine layers, activations and losses.
@@ -14,6 +17,8 @@ registry for
 Every (subject, checker) pair that applies is one *case*. A case never stops the suite:
 a checker that raises or returns something unexpected becomes a failed result naming
 the component and the exception, so one broken plugin cannot hide the others' results.
+A plugin that failed to import fails the whole suite (:attr:`SuiteReport.failed_plugins`):
+its components are missing, and "all passed" would hide it.
 """
 
 from __future__ import annotations
@@ -22,12 +27,16 @@ import math
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from harness.errors import ConfigError, PluginError
+from harness.plugins import PluginFailure
 from harness.registry import Entry, Registry
 
 COMPONENT_KINDS = ("layer", "activation", "loss")
-CHECKED_KINDS = (*COMPONENT_KINDS, "optimizer")
+#: Kinds checked as a whole, one subject per registered name.
+WHOLE_KINDS = ("optimizer", "schedule", "dataset")
+CHECKED_KINDS = (*COMPONENT_KINDS, *WHOLE_KINDS)
 
 
 # ------------------------------------------------------------------------ results
@@ -88,12 +97,14 @@ class CheckResult:
 
 @dataclass(frozen=True)
 class Subject:
-    """A thing the suite checks: one component of one engine, one name across engines, or an optimizer."""
+    """A thing the suite checks: one component of one engine, one name across engines, an
+    optimizer, a schedule or a dataset; optionally with a variant of its options."""
 
     kind: str
     name: str
     entries: tuple[Entry, ...]
     registry: Registry = field(repr=False, compare=False)
+    variant: tuple[tuple[str, Any], ...] = ()  # options of one check_variants entry
 
     @property
     def engines(self) -> tuple[str, ...]:
@@ -110,8 +121,12 @@ class Subject:
 
     @property
     def label(self) -> str:
-        """``backprop:dense``, ``autograd+backprop:dense`` or ``adam``."""
-        return f"{'+'.join(self.engines)}:{self.name}" if self.engines else self.name
+        """``backprop:dense``, ``autograd+backprop:dense``, ``adam``, or with a variant
+        ``backprop:softmax_cross_entropy(label_smoothing=0.1)``."""
+        base = f"{'+'.join(self.engines)}:{self.name}" if self.engines else self.name
+        if not self.variant:
+            return base
+        return f"{base}({', '.join(f'{key}={value}' for key, value in self.variant)})"
 
     def entry(self, engine: str | None = None) -> Entry:
         if engine is None:
@@ -130,7 +145,7 @@ class Subject:
     def build(self, engine: str | None = None, **options):
         """A fresh component, built through the registry so bad options fail as in config."""
         entry = self.entry(engine)
-        merged = {**self.check_options(engine), **options}
+        merged = {**self.check_options(engine), **dict(self.variant), **options}
         try:
             return self.registry.create(entry.kind, entry.name, merged, section=entry.qualified_name, engine=entry.engine)
         except ConfigError as exc:
@@ -144,19 +159,53 @@ class Subject:
 
 
 def collect_subjects(registry: Registry) -> list[Subject]:
-    """Every subject, single-engine components first, then cross-engine names, then optimizers."""
+    """Every subject: single-engine components (each followed by its variants), then
+    cross-engine names (a variant spans the engines whose factories list it), then
+    optimizers, schedules and datasets."""
     single, spanning = [], []
     for kind in COMPONENT_KINDS:
         by_name: dict[str, list[Entry]] = defaultdict(list)
         for entry in registry.entries(kind):
             single.append(Subject(kind, entry.name, (entry,), registry))
+            single.extend(Subject(kind, entry.name, (entry,), registry, v) for v in check_variants(entry))
             by_name[entry.name].append(entry)
         for name, entries in sorted(by_name.items()):
-            if len(entries) >= 2:
-                ordered = tuple(sorted(entries, key=lambda e: e.engine))
-                spanning.append(Subject(kind, name, ordered, registry))
-    optimizers = [Subject("optimizer", e.name, (e,), registry) for e in registry.entries("optimizer")]
-    return single + spanning + optimizers
+            ordered = sorted(entries, key=lambda e: e.engine or "")
+            if len(ordered) >= 2:
+                spanning.append(Subject(kind, name, tuple(ordered), registry))
+            spanning.extend(Subject(kind, name, tuple(es), registry, v) for v, es in _shared_variants(ordered) if len(es) >= 2)
+    whole = [Subject(kind, e.name, (e,), registry) for kind in WHOLE_KINDS for e in registry.entries(kind)]
+    return single + spanning + whole
+
+
+def _shared_variants(entries: list[Entry]) -> list[tuple[tuple, list[Entry]]]:
+    """Each distinct variant with the entries (engines) whose factories list it."""
+    groups: list[tuple[tuple, list[Entry]]] = []
+    for entry in entries:
+        for variant in check_variants(entry):
+            group = next((g for g in groups if g[0] == variant), None)
+            if group is None:
+                groups.append((variant, [entry]))
+            else:
+                group[1].append(entry)
+    return groups
+
+
+def check_variants(entry: Entry) -> list[tuple[tuple[str, Any], ...]]:
+    """The factory's ``check_variants`` as hashable option tuples; a malformed list is a
+    one-line :class:`PluginError` naming the plugin and the component."""
+    variants = getattr(entry.factory, "check_variants", None)
+    if variants is None:
+        return []
+    where = f"plugin {entry.plugin!r}: {entry.kind} {entry.qualified_name!r} has check_variants"
+    if not isinstance(variants, (list, tuple)):
+        raise PluginError(f"{where} {variants!r}; it must be a list of option dicts")
+    found = []
+    for variant in variants:
+        if not isinstance(variant, dict) or not variant or not all(isinstance(k, str) for k in variant):
+            raise PluginError(f"{where} entry {variant!r}; each must be a non-empty dict of options")
+        found.append(tuple(sorted(variant.items())))
+    return found
 
 
 # -------------------------------------------------------------------------- cases
@@ -309,15 +358,21 @@ def _closeness(result: CheckResult) -> float:
 
 @dataclass
 class SuiteReport:
-    """Every case's report, in the order the cases ran."""
+    """Every case's report, in the order the cases ran, and the plugins that failed to load.
+
+    ``failed_plugins`` is filled when the whole suite runs (no ``plugin`` given): a plugin
+    that could not be imported provides nothing to check, which must not read as a pass.
+    """
 
     cases: list[CaseReport]
     plugin: str | None = None
+    failed_plugins: list[PluginFailure] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
-        """No case failed, and at least one ran: an empty suite proves nothing."""
-        return bool(self.cases) and all(c.status != "failed" for c in self.cases)
+        """No case failed, no plugin failed to load, and at least one case ran: an empty
+        suite proves nothing."""
+        return bool(self.cases) and not self.failed_plugins and all(c.status != "failed" for c in self.cases)
 
     @property
     def failures(self) -> list[CheckResult]:
@@ -333,12 +388,18 @@ class SuiteReport:
         return {
             "passed": self.passed,
             "plugin": self.plugin,
-            "summary": {"cases": len(self.cases), "components": len({c.case.subject.label for c in self.cases}), **self.counts()},
+            "summary": {"cases": len(self.cases), "components": len({c.case.subject.label for c in self.cases}),
+                        **self.counts(), "failed_plugins": len(self.failed_plugins)},
             "cases": [c.as_dict() for c in self.cases],
             "failures": [r.describe() for r in self.failures],
+            "failed_plugins": [asdict(f) for f in self.failed_plugins],
         }
 
 
 def run_suite(registry: Registry, plugin: str | None = None, checker: str | None = None) -> SuiteReport:
-    """Run every case that applies; never raises for a failing component."""
-    return SuiteReport([case.run() for case in select_cases(registry, plugin, checker)], plugin)
+    """Run every case that applies; never raises for a failing component.
+
+    Without ``plugin`` the report also names every plugin that failed to load.
+    """
+    failed = [] if plugin is not None else list(registry.pm.failures.values())
+    return SuiteReport([case.run() for case in select_cases(registry, plugin, checker)], plugin, failed)

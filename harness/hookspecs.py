@@ -120,7 +120,8 @@ def harness_register_schedules(register: Callable[..., None]) -> None:
     :param register: call ``register(name, factory)``. ``factory(**options)`` gets the
         ``schedule`` section (minus ``name``) and returns a
         :class:`harness.contracts.Schedule`: asked once per epoch (epochs count from 0),
-        or before every step when its class sets ``per_step = True``.
+        or before every step when its class sets ``per_step = True``. ``harness check``
+        builds it with the factory's ``check_options`` (if any).
     """
 
 
@@ -150,7 +151,10 @@ def harness_register_datasets(register: Callable[..., None]) -> None:
     :param register: call ``register(name, factory)``. ``factory(**options)`` gets the
         ``data`` config section (minus ``name``), validates it and returns a
         :class:`harness.contracts.Dataset` (``input_dim`` and ``num_classes`` known
-        before loading, ``load() -> Splits``, ``fetch()``).
+        before loading, ``load() -> Splits``, ``fetch()``). A ``check_options`` dict on
+        the factory gives the options ``harness check`` builds it with: a few examples,
+        and no download (``fetch()`` raising :class:`harness.DataError` when the files
+        are not in the cache makes the check skip with that reason).
     """
 
 

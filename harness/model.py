@@ -61,3 +61,30 @@ def _kind_of(registry: Registry, engine: str, name: str, where: str) -> str:
 
 def build_loss(registry: Registry, engine: str, name: str, options: dict[str, Any]) -> Any:
     return registry.create("loss", name, options, section="model.loss", engine=engine)
+
+
+def component_plugins(registry: Registry, engine: str, specs: list[dict[str, Any]], loss: str) -> set[str]:
+    """The plugins whose components a model uses: its engine, every layer (nested ones
+    included) and its loss."""
+    found = {registry.plugin_of("engine", engine), registry.plugin_of("loss", loss, engine=engine)}
+    pending = list(specs)
+    while pending:
+        spec = dict(pending.pop())
+        name = spec.pop("type")
+        found.add(registry.plugin_of(_kind_of(registry, engine, name, "model.layers"), name, engine=engine))
+        pending += [inner for value in spec.values() if _is_layer_list(value) for inner in value]
+    return found
+
+
+def model_requirements(registry: Registry, engine: str, specs: list[dict[str, Any]], loss: str) -> list[str]:
+    """``name==version`` of every distribution a trained model needs to be rebuilt: the
+    harness core's and those shipping the plugins of its components (third-party ones
+    included). Plugins registered by hand, not installed, have no distribution to name."""
+    from harness import DISTRIBUTION, __version__
+
+    needed = {f"{DISTRIBUTION}=={__version__}"} if "+" not in __version__ else set()
+    for plugin in component_plugins(registry, engine, specs, loss):
+        info = registry.pm.infos.get(plugin)
+        if info is not None and info.requirement:
+            needed.add(info.requirement)
+    return sorted(needed)

@@ -15,7 +15,7 @@ when the checker could not apply. The pytest plugin (:mod:`harness.pytest_plugin
 offers the same without an import, through a marker and the ``harness_check`` argument.
 
 :func:`compose` and :func:`train` run the experiment ``harness-train`` would, in-process:
-``train(["data=blobs", "optimizer=lion"], plugins=[my_plugin_module])``.
+``train(["data=blobs", "optimizer=myopt"], plugins=[my_plugin_module])``.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from fake_plugins import make_distribution
 from harness.cli import check_cmd
 
 HARNESS = str(Path(sys.executable).with_name("harness"))
@@ -68,7 +70,7 @@ def test_the_broken_fixture_fails_with_component_parameter_and_error(capsys, mon
     assert code == 1
     assert "  backprop:broken_dense [central_difference] b: relative error " in out
     assert "(tolerance 1e-07) FAILED" in out
-    assert out.splitlines()[-1] == "2 checks on 1 component of plugin 'broken': 0 passed, 2 failed, 0 skipped (FAILED)"
+    assert out.splitlines()[-1] == "3 checks on 1 component of plugin 'broken': 1 passed, 2 failed, 0 skipped (FAILED)"
 
 
 def test_render_lists_skips_with_their_reason(capsys, monkeypatch):
@@ -85,6 +87,43 @@ def test_no_checker_means_failure_not_a_vacuous_pass(capsys, monkeypatch):
     assert out.strip() == "no checks ran: no gradient checker is registered (is HARNESS_LOAD_PLUGINS leaving out gradcheck?)"
 
 
+# ------------------------------------------------------ plugins that fail to load
+
+
+@pytest.fixture
+def unimportable(tmp_path, monkeypatch):
+    """A plugin distribution on sys.path whose module cannot be imported."""
+    path = make_distribution(tmp_path / "dist", "brokenplug", {"rmsprop": "import no_such_module_anywhere\n"})
+    monkeypatch.syspath_prepend(str(path))
+    importlib.invalidate_caches()
+    monkeypatch.delenv("HARNESS_LOAD_PLUGINS", raising=False)
+    return path
+
+
+def test_a_plugin_that_fails_to_load_fails_a_plain_check_and_is_named(capsys, unimportable):
+    code, out = run_in_process(capsys, "--checker", "schedule_contract")
+    lines = out.splitlines()
+    assert code == 1
+    assert ("FAILED TO LOAD (nothing of theirs was checked):\n  rmsprop (rmsprop = brokenplug_rmsprop): "
+            "ModuleNotFoundError: No module named 'no_such_module_anywhere'") in out
+    assert lines[-1].endswith(": 3 passed, 0 failed, 0 skipped; 1 plugin failed to load (FAILED)")
+
+
+def test_the_json_report_names_the_plugin_that_failed_to_load(capsys, unimportable):
+    code, out = run_in_process(capsys, "--checker", "schedule_contract", "--json")
+    report = json.loads(out)
+    assert code == 1 and report["passed"] is False and report["summary"]["failed_plugins"] == 1
+    assert report["failed_plugins"] == [{
+        "name": "rmsprop", "entry_point": "rmsprop = brokenplug_rmsprop",
+        "error": "ModuleNotFoundError: No module named 'no_such_module_anywhere'",
+    }]
+
+
+def test_checking_another_plugin_is_not_failed_by_the_broken_one(capsys, unimportable):
+    code, out = run_in_process(capsys, "--plugin", "optim", "--checker", "schedule_contract")
+    assert code == 0 and "FAILED TO LOAD" not in out and out.rstrip().endswith("(all passed)")
+
+
 # ------------------------------------------------------------ through the CLI
 
 
@@ -92,6 +131,14 @@ def test_harness_check_exits_0_on_the_builtins():
     result = harness("check")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "backprop:dense" in result.stdout and result.stdout.rstrip().endswith("(all passed)")
+
+
+def test_harness_check_exits_1_when_a_plugin_fails_to_import(tmp_path):
+    path = make_distribution(tmp_path / "dist", "brokenplug", {"rmsprop": "import no_such_module_anywhere\n"})
+    result = harness("check", "--checker", "schedule_contract", env={"PYTHONPATH": str(path)})
+    assert result.returncode == 1
+    assert "  rmsprop (rmsprop = brokenplug_rmsprop): ModuleNotFoundError" in result.stdout
+    assert result.stdout.rstrip().endswith("1 plugin failed to load (FAILED)")
 
 
 def test_harness_check_exits_1_on_the_broken_fixture():

@@ -69,6 +69,21 @@ def test_broken_plugin_is_reported_and_runs_without_it_still_work(tmp_path):
     assert "test accuracy" in train.stderr + train.stdout
 
 
+def test_a_missing_hydra_option_names_the_plugin_that_failed_to_load(tmp_path):
+    path = make_distribution(tmp_path / "dist", "brokenplug", {"rmsprop": "import no_such_module_anywhere\n"})
+    command = [str(Path(sys.executable).with_name("harness-train")), "optimizer=rmsprop", f"hydra.run.dir={tmp_path / 'run'}"]
+    broken = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(path)},
+                            timeout=120, cwd=tmp_path)
+    assert broken.returncode == 1
+    assert broken.stderr.splitlines()[0] == (
+        "In 'config': Could not find 'optimizer/rmsprop'; plugin rmsprop failed to load "
+        "(ModuleNotFoundError: No module named 'no_such_module_anywhere'): it may provide that option"
+    )
+    healthy = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert healthy.returncode == 1
+    assert healthy.stderr.splitlines()[0] == "In 'config': Could not find 'optimizer/rmsprop'"
+
+
 def test_unknown_dataset_fetch_is_one_line():
     result = harness("data", "fetch", "cifar")
     assert result.returncode == 2

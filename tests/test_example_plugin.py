@@ -79,7 +79,7 @@ def test_harness_check_passes_on_it(installed):
     assert result.returncode == 0, result.stdout + result.stderr
     for component in ("backprop:gaussian_dropout", "backprop:maxout", "backprop:gelu", "lion"):
         assert re.search(rf"^{re.escape(component)} .* ok$", result.stdout, flags=re.MULTILINE), component
-    assert result.stdout.rstrip().endswith("of plugin 'example': 7 passed, 0 failed, 0 skipped (all passed)")
+    assert result.stdout.rstrip().endswith("of plugin 'example': 12 passed, 0 failed, 0 skipped (all passed)")
 
 
 @pytest.mark.network
@@ -89,6 +89,8 @@ def test_its_own_pytest_suite_passes_through_the_harness_pytest_plugin(installed
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "test_conformance.py::test_conformance[backprop:gelu-central_difference] PASSED" in result.stdout
     assert "test_conformance.py::test_conformance[lion-optimizer_quadratic] PASSED" in result.stdout
+    for case in ("backprop:maxout-resume", "warmup-schedule_contract", "spirals-dataset_contract"):
+        assert f"test_conformance.py::test_conformance[{case}] PASSED" in result.stdout
 
 
 @pytest.mark.network

@@ -1,8 +1,9 @@
 """``harness check``: the conformance suite over every registered component.
 
 One row per component and check with the worst error found and where; the failing
-parameters listed with their errors below the table; exit status 1 when any check
-failed. ``--json`` prints the same report for machines, ``--plugin NAME`` checks only
+parameters listed with their errors below the table, and every plugin that failed to
+load; exit status 1 when any check failed or (checking everything) any plugin failed to
+load. ``--json`` prints the same report for machines, ``--plugin NAME`` checks only
 what one plugin provides, ``--checker NAME`` runs one checker.
 """
 
@@ -19,8 +20,9 @@ COLUMNS = ("component", "kind", "plugin", "check", "worst error", "at", "toleran
 def add_parser(sub) -> None:
     parser = sub.add_parser(
         "check",
-        help="run the conformance suite (gradient checks, optimizer checks) on every component",
-        description="Run every registered checker on every registered layer, activation, loss and optimizer.",
+        help="run the conformance suite (gradients, resume, optimizers, schedules, datasets) on every component",
+        description="Run every registered checker on every registered layer, activation, loss, optimizer, "
+                    "schedule and dataset.",
     )
     parser.add_argument("--plugin", metavar="NAME", help="check only what this plugin provides (its entry-point name)")
     parser.add_argument("--checker", metavar="NAME", help="run only this checker (e.g. central_difference)")
@@ -41,8 +43,10 @@ def run(args) -> int:
 
 def render(report: SuiteReport) -> str:
     """The plain-text table, the failures in full, and a one-line summary."""
+    not_loaded = _failed_plugins(report)
     if not report.cases:
-        return "no checks ran: no gradient checker is registered (is HARNESS_LOAD_PLUGINS leaving out gradcheck?)"
+        return "\n".join(["no checks ran: no gradient checker is registered (is HARNESS_LOAD_PLUGINS leaving out gradcheck?)",
+                          *not_loaded])
     rows = [_row(case) for case in report.cases]
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(COLUMNS)]
     lines = [_line(COLUMNS, widths), _line(["-" * w for w in widths], widths)]
@@ -52,13 +56,23 @@ def render(report: SuiteReport) -> str:
         lines += ["", "skipped:"] + [f"  {r.describe()}" for r in skipped]
     if report.failures:
         lines += ["", "FAILED:"] + [f"  {r.describe()}" for r in report.failures]
+    if not_loaded:
+        lines += [""] + not_loaded
     counts = report.counts()
     components = len({case.case.subject.label for case in report.cases})
     scope = f" of plugin {report.plugin!r}" if report.plugin else ""
     verdict = "all passed" if report.passed else "FAILED"
+    unloaded = f"; {_plural(len(report.failed_plugins), 'plugin')} failed to load" if report.failed_plugins else ""
     lines += ["", f"{_plural(len(report.cases), 'check')} on {_plural(components, 'component')}{scope}: {counts['passed']} passed, "
-                  f"{counts['failed']} failed, {counts['skipped']} skipped ({verdict})"]
+                  f"{counts['failed']} failed, {counts['skipped']} skipped{unloaded} ({verdict})"]
     return "\n".join(lines)
+
+
+def _failed_plugins(report: SuiteReport) -> list[str]:
+    """The section naming plugins that failed to import: their components went unchecked."""
+    if not report.failed_plugins:
+        return []
+    return ["FAILED TO LOAD (nothing of theirs was checked):"] + [f"  {f.describe()}" for f in report.failed_plugins]
 
 
 def _row(case: CaseReport) -> list[str]:

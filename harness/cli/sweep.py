@@ -50,11 +50,12 @@ def swept_keys(task_overrides: list[str], sweeper_params: dict[str, Any] | None)
 
 def sweep_info(config: DictConfig) -> SweepInfo:
     overrides = [str(o) for o in config.hydra.overrides.task]
-    params = config.hydra.sweeper.get("params") or {}
-    params = OmegaConf.to_container(params, resolve=False) if isinstance(params, DictConfig) else dict(params)
+    raw = config.hydra.sweeper.get("params") or {}
+    params = OmegaConf.to_container(raw, resolve=False) if isinstance(raw, DictConfig) else dict(raw)
+    assert isinstance(params, dict)
     return SweepInfo(
         dir=Path(str(config.hydra.sweep.dir)).resolve(), name=str(config.name), overrides=tuple(overrides),
-        swept=swept_keys(overrides, params), config=config,
+        swept=swept_keys(overrides, {str(k): v for k, v in params.items()}), config=config,
     )
 
 

@@ -10,6 +10,7 @@ the next job still runs; the sweep's exit code says whether all finished.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from omegaconf import DictConfig
 
 from harness.cli import sweep as sweep_report
 from harness.errors import ConfigError, HarnessError
+from harness.plugins import get_plugin_manager
 from harness.records import SweepJob
 from harness.resources import config_dir
 from harness.training.experiment import run_experiment, run_params
@@ -117,8 +119,41 @@ def _params_or_empty(cfg: DictConfig) -> dict:
 
 
 def main() -> None:
-    app()
+    failures = list(get_plugin_manager().failures.values())
+    stderr = sys.stderr
+    if failures:
+        sys.stderr = MissingOptionHint(stderr, failures)
+    try:
+        app()
+    finally:
+        sys.stderr = stderr
     sys.exit(sweep_report.exit_code)
+
+
+class MissingOptionHint:
+    """``sys.stderr`` while Hydra runs, when a plugin failed to load.
+
+    Hydra composes the config and prints "Could not find 'optimizer/rmsprop'" itself,
+    before anything of harness runs; the option may well be one the broken plugin would
+    have added (``harness_register_config_dirs``). That line gets the plugin's name and
+    error appended, so the two facts are read together. Everything else passes through.
+    """
+
+    PATTERN = re.compile(r"Could not find '[^'\n]+'")
+
+    def __init__(self, stream, failures) -> None:
+        self.stream = stream
+        if len(failures) == 1:
+            self.hint = f"; plugin {failures[0].name} failed to load ({failures[0].error}): it may provide that option"
+        else:
+            names = ", ".join(f"{f.name} ({f.error})" for f in failures)
+            self.hint = f"; plugins {names} failed to load: one may provide that option"
+
+    def write(self, text: str) -> int:
+        return self.stream.write(self.PATTERN.sub(lambda m: m.group(0) + self.hint, text, count=1))
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
 
 
 if __name__ == "__main__":

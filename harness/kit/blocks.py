@@ -22,6 +22,7 @@ The contract a block gives the engine and the core:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -34,14 +35,16 @@ from harness.kit.stack import layer_name
 class LayerBlock:
     """Inner layers run as one layer whose output size must equal its input size."""
 
-    def __init__(self, layers: list, is_layer: Callable[[object], bool]):
+    kind = "block"  # a subclass names its kind ("residual")
+
+    def __init__(self, layers: list[Any], is_layer: Callable[[object], bool]):
         if not isinstance(layers, list) or not layers or not all(is_layer(layer) for layer in layers):
             v.fail("layers", "a non-empty list of layer specs ({type: ..., ...})", layers)
         self.layers = layers
         self.names = [layer_name(i, layer) for i, layer in enumerate(layers)]
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
-        self._keys: list[tuple[str, object, str]] = []
+        self._keys: list[tuple[str, Any, str]] = []
 
     def build(self, input_dim: int, rng: np.random.Generator, dtype) -> int:
         dim = input_dim

@@ -83,7 +83,7 @@ def save(directory: Path, *, model, optimizer, shuffle_rng: np.random.Generator,
     }
     slot = SLOTS[1] if _current_slot(directory) == SLOTS[0] else SLOTS[0]
     manifest["arrays"] = slot
-    atomic_write(directory / slot, lambda handle: np.savez(handle, **arrays))
+    atomic_write(directory / slot, lambda handle: np.savez(handle, **arrays))  # type: ignore[arg-type]
     atomic_write(directory / MANIFEST, json.dumps(manifest, indent=1))
     return directory
 

@@ -40,6 +40,6 @@ def divergence(loss: float, params: Sequence[NamedParameter], steps_done: int, e
             return DivergenceError(
                 f"training diverged: {cause}, so the loss at step {steps_done + 1} (epoch {epoch + 1}) is {loss}; {advice}"
             )
-    layer = overflow() if overflow is not None else None
-    where = f"; the weights are finite, the forward pass first overflows in layer {layer}" if layer else ""
+    overflowing = overflow() if overflow is not None else None
+    where = f"; the weights are finite, the forward pass first overflows in layer {overflowing}" if overflowing else ""
     return DivergenceError(f"training diverged: loss is {loss} at step {steps_done + 1} (epoch {epoch + 1}){where}; {advice}")

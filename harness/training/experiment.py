@@ -179,6 +179,7 @@ def _run(cfg: DictConfig, pm: PluginManager, run_name: str | None, sweep: SweepJ
             result.status, result.skipped = "FINISHED", True
             result.summary.update(finished.summary)
             result.history = list(finished.history)
+            result.diverged_step = finished.diverged_step  # a recorded divergence stays one (a search tells it failed)
             return Outcome(run, result, None)
     trainer = Trainer(
         run, result, model, parts.engine, parts.optimizer, parts.schedule, splits, pm,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from typing import Any
 
 log = logging.getLogger("harness.train")
 
@@ -48,7 +49,7 @@ class InterruptGuard:
         # True while the run's records are being closed (run-end hooks): nothing interrupts
         # that, or the run would be left RUNNING; signals are noted and the exit follows.
         self.closing = False
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> "InterruptGuard":
         if threading.current_thread() is threading.main_thread():

@@ -67,7 +67,7 @@ class Trainer:
     def fit(self) -> RunResult:
         """Train, select, test; the run-end hooks are called whatever happens."""
         with self.guard:
-            status, error = "FINISHED", None
+            status, error = "FINISHED", None  # type: str, BaseException | None
             try:
                 self.hook.harness_run_start(run=self.run, model=self.model, engine=self.engine, data=self.splits,
                                             result=self.result)
@@ -158,10 +158,10 @@ class Trainer:
         lr = self._lr(epoch + st.batches_done / per_epoch if self.per_step_lr else epoch)
         epoch_lr = lr
         if st.batches_done == 0:
-            st.epoch_rng_state = self.shuffle_rng.bit_generator.state
+            st.epoch_rng_state = dict(self.shuffle_rng.bit_generator.state)
             st.loss_sum, st.correct, st.epoch_seconds = 0.0, 0, 0.0
         else:  # resuming inside an epoch: replay its shuffle, skip the batches already done
-            self.shuffle_rng.bit_generator.state = st.epoch_rng_state
+            self.shuffle_rng.bit_generator.state = st.epoch_rng_state or {}
         self.hook.harness_epoch_start(run=self.run, epoch=epoch, lr=lr)
         step_hook = self.hook.harness_step_end if plugins.has_implementations(self.pm, "harness_step_end") else None
         x, y = self.splits.train_x, self.splits.train_y
@@ -172,10 +172,11 @@ class Trainer:
         started = time.perf_counter()
         done_before = st.epoch_seconds
         batches = epoch_batches(len(y), self.batch_size, self.shuffle_rng, self.settings.gd.shuffle)
+        first = st.batches_done  # the epoch's first step here (the rate above is its rate)
         for i, index in enumerate(batches):
-            if i < st.batches_done:
+            if i < first:
                 continue
-            if self.per_step_lr and i > st.batches_done:
+            if self.per_step_lr and i > first:
                 lr = self._lr(epoch + i / per_epoch)
             xb, yb = x[index], y[index]
             if augment is not None:
@@ -287,8 +288,13 @@ class Trainer:
             for paths in answers:
                 self.result.artifacts.extend(Path(p) for p in paths or [])
         failures: list[tuple[str, Exception]] = []
+
+        def record(plugin: str, exc: Exception) -> None:
+            report(plugin, exc)
+            failures.append((plugin, exc))
+
         plugins.call_each("harness_run_end", {"run": self.run, "status": status, "error": error, "result": self.result},
-                          pm=self.pm, on_error=lambda plugin, exc: (report(plugin, exc), failures.append((plugin, exc))))
+                          pm=self.pm, on_error=record)
         if failures and status == "FINISHED":
             plugin, exc = failures[0]
             raise TrackingError(f"the run finished but plugin {plugin!r} could not record it: {type(exc).__name__}: {exc}")

@@ -28,7 +28,7 @@ def save_model_files(directory: Path, model, *, engine: str, layers: list, loss,
             "input_dim": input_dim, "num_classes": num_classes}
     spec_path, weights_path = directory / SPEC, directory / WEIGHTS
     atomic_write(spec_path, json.dumps(spec, indent=1))
-    atomic_write(weights_path, lambda handle: np.savez(handle, **model_arrays(model)))
+    atomic_write(weights_path, lambda handle: np.savez(handle, **model_arrays(model)))  # type: ignore[arg-type]
     return spec_path, weights_path
 
 

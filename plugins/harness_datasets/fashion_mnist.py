@@ -43,19 +43,22 @@ FASHION_MNIST = DatasetSpec(
 )
 
 
-def fashion_mnist_sources(mirrors: Sequence[str] | None = None) -> list[Source]:
-    """The Fashion-MNIST chain after the cache: Debian's files, then mirrors."""
-    return [
-        LocalDirectorySource(DEBIAN_DIR, f"Debian package dataset-fashion-mnist ({DEBIAN_DIR})"),
-        MirrorSource(FASHION_MNIST.mirrors if mirrors is None else mirrors, FASHION_MNIST.title),
-    ]
+def fashion_mnist_sources(mirrors: Sequence[str] | None = None, offline: bool = False) -> list[Source]:
+    """The Fashion-MNIST chain after the cache: Debian's files, then (unless ``offline``) mirrors."""
+    local = [LocalDirectorySource(DEBIAN_DIR, f"Debian package dataset-fashion-mnist ({DEBIAN_DIR})")]
+    if offline:
+        return local
+    return [*local, MirrorSource(FASHION_MNIST.mirrors if mirrors is None else mirrors, FASHION_MNIST.title)]
 
 
 def fetch_fashion_mnist(
-    root: str | os.PathLike[str] | None = None, mirrors: Sequence[str] | None = None
+    root: str | os.PathLike[str] | None = None, mirrors: Sequence[str] | None = None, offline: bool = False
 ) -> dict[str, Path]:
-    """Make sure the four verified Fashion-MNIST IDX files are in ``<root>/fashion_mnist/``."""
-    return obtain(FASHION_MNIST, cache_root(root) / FASHION_MNIST.key, fashion_mnist_sources(mirrors))
+    """Make sure the four verified Fashion-MNIST IDX files are in ``<root>/fashion_mnist/``.
+
+    ``offline``: use only the cache and Debian's files, never download.
+    """
+    return obtain(FASHION_MNIST, cache_root(root) / FASHION_MNIST.key, fashion_mnist_sources(mirrors, offline))
 
 
 def load_fashion_mnist(

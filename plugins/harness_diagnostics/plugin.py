@@ -158,7 +158,7 @@ def harness_compare_runs(runs: list[RunRecord], folder: Path, title: str) -> lis
     from harness_diagnostics.summary import SUMMARY_FILE, summarize_records, table
 
     try:
-        path, rows = summarize_records(wanted, folder / SUMMARY_FILE, title=title)
+        path, rows = summarize_records(wanted, folder / "diagnostics" / SUMMARY_FILE, title=title)
     except LookupError as exc:
         log.warning("diagnostics: no summary: %s", exc)
         return []

@@ -1,10 +1,17 @@
-"""The optimizer conformance check: descent on a convex quadratic, and a state round trip.
+"""The optimizer conformance check: real descent on a convex quadratic, and a state round trip.
 
-An optimizer has no gradient to compare, but two promises a run relies on:
+An optimizer has no gradient to compare, but three promises a run relies on:
 
-* **descent**: a few steps on ``½ Σ λ (w − w*)²`` (λ in [0.5, 2], two parameters of
-  different shapes so per-name state is exercised) lower the loss. The measured
-  "error" is the loss ratio after/before, which must be below 1.
+* **descent**: at its check rate, ``DESCENT_STEPS`` steps on the well-conditioned
+  quadratic ``½ Σ λ (w − w*)²`` (λ in [0.5, 2], two parameters of different shapes so
+  per-name state is exercised, the start 0.1 per coordinate from the minimum) must
+  divide the loss by at least ``1 / DESCENT_RATIO`` (ten). The measured "error" is the
+  loss ratio after/before. Any working optimizer does far better at a usual rate: SGD at
+  0.01 shrinks every coordinate's distance by ``1 − 0.01λ`` per step; Adam (1e-3) and
+  sign-based optimizers (3e-4), which move each coordinate by about their rate per step,
+  cover 0.1 in a few hundred steps. An optimizer whose step is far too small to train anything (``1e-7·g``
+  at its default rate) barely moves the loss and fails: merely "not going up" proves
+  nothing.
 * **state round trip**: ``state_dict()`` is a snapshot (later steps do not change it)
   and ``load_state_dict()`` into a freshly built optimizer, with the same learning
   rate, continues exactly as the uninterrupted optimizer does: the weights after the
@@ -14,8 +21,11 @@ An optimizer has no gradient to compare, but two promises a run relies on:
   return ``{"steps": int, "slots": {param name: {slot name: ndarray}}}`` (slot names
   without ``/``), the layout the checkpoint writer reads and ``load_state_dict`` gets back.
 
-The optimizer is built with its factory's ``check_options``; a factory that requires
-``lr`` without giving ``check_options`` gets ``lr=0.01``.
+The optimizer is built with its factory's ``check_options`` (its default rate unless
+they give ``lr``); a factory that requires ``lr`` without giving ``check_options`` gets
+``lr=0.01``. A closure optimizer (``uses_closure = True``) is called as the training loop
+calls it, ``step(named_params, closure)``, with ``closure()`` the loss at the current
+weights; the descent detail says how many loss evaluations it made.
 """
 
 from __future__ import annotations
@@ -29,16 +39,22 @@ from harness import CheckResult, Subject
 from harness_gradcheck.numerics import relative_error
 
 
+DESCENT_STEPS = 1000
+DESCENT_RATIO = 0.1  # the loss after DESCENT_STEPS steps, at most this fraction of the start's
+START_DISTANCE = 0.1  # standard deviation of the start's offset from the minimum, per coordinate
+
+
 class Quadratic:
     """``½ Σ λ (w − w*)²`` over named parameters; gradients written into the same arrays."""
 
     SHAPES = {"w": (3, 4), "b": (4,)}
 
-    def __init__(self, seed: int):
+    def __init__(self, seed: int, distance: float = START_DISTANCE):
         rng = np.random.default_rng(seed)
         self.curvature = {k: rng.uniform(0.5, 2.0, s) for k, s in self.SHAPES.items()}
         self.minimum = {k: rng.standard_normal(s) for k, s in self.SHAPES.items()}
-        self.start = {k: self.minimum[k] + rng.standard_normal(s) for k, s in self.SHAPES.items()}
+        self.start = {k: self.minimum[k] + distance * rng.standard_normal(s) for k, s in self.SHAPES.items()}
+        self.evaluations = 0  # closure calls
 
     def fresh(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
         return [(k, self.start[k].copy(), np.zeros(s)) for k, s in self.SHAPES.items()]
@@ -47,10 +63,20 @@ class Quadratic:
         return float(sum(0.5 * np.sum(self.curvature[k] * (w - self.minimum[k]) ** 2) for k, w, _ in named))
 
     def descend(self, optimizer, named, steps: int) -> None:
+        """``steps`` optimizer steps, called as the training loop calls them."""
+        closure = getattr(optimizer, "uses_closure", False) is True
+
+        def evaluate() -> float:
+            self.evaluations += 1
+            return self.loss(named)
+
         for _ in range(steps):
             for k, w, g in named:
                 np.multiply(self.curvature[k], w - self.minimum[k], out=g)
-            optimizer.step(named)
+            if closure:
+                optimizer.step(named, evaluate)
+            else:
+                optimizer.step(named)
 
 
 class OptimizerQuadratic:
@@ -58,8 +84,11 @@ class OptimizerQuadratic:
 
     name = "optimizer_quadratic"
 
-    def __init__(self, steps: int = 20, lr: float = 0.01, tolerance: float = 1e-12, seed: int = 0):
+    def __init__(self, steps: int = 20, descent_steps: int = DESCENT_STEPS, descent_ratio: float = DESCENT_RATIO,
+                 lr: float = 0.01, tolerance: float = 1e-12, seed: int = 0):
         self.steps = v.integer("steps", steps, low=2)
+        self.descent_steps = v.integer("descent_steps", descent_steps, low=1)
+        self.descent_ratio = v.number("descent_ratio", descent_ratio, low=0, high=1, low_open=True, high_open=True)
         self.lr = v.positive("lr", lr)
         self.tolerance = v.positive("tolerance", tolerance)
         self.seed = v.integer("seed", seed, low=0)
@@ -85,11 +114,17 @@ class OptimizerQuadratic:
         problem = Quadratic(self.seed)
         named = problem.fresh()
         before = problem.loss(named)
-        problem.descend(subject.build(**options), named, self.steps)
-        after = problem.loss(named)
+        optimizer = subject.build(**options)
+        with np.errstate(all="ignore"):  # a diverging optimizer is a failed result, not a warning
+            problem.descend(optimizer, named, self.descent_steps)
+            after = problem.loss(named)
         ratio = after / before if np.isfinite(after) else float("nan")
-        detail = f"loss {before:.4g} -> {after:.4g} in {self.steps} steps"
-        return CheckResult(subject.label, self.name, "descent", ratio, 1.0, detail, measure="loss ratio")
+        detail = f"loss {before:.4g} -> {after:.4g} in {self.descent_steps} steps at lr {getattr(optimizer, 'lr', '?')}"
+        if problem.evaluations:
+            detail += f" ({problem.evaluations} loss evaluations)"
+        if not ratio < self.descent_ratio:
+            detail += f"; a working optimizer divides the loss by {1 / self.descent_ratio:g} or more here"
+        return CheckResult(subject.label, self.name, "descent", ratio, self.descent_ratio, detail, measure="loss ratio")
 
     def _round_trip(self, subject: Subject, options: dict) -> CheckResult:
         half = self.steps // 2

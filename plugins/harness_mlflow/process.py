@@ -24,6 +24,28 @@ def identity_tags() -> dict[str, str]:
     started = _start_time(os.getpid())
     if started is not None:
         tags["harness.proc_start"] = started
+    return {**tags, **scheduler_tags()}
+
+
+def scheduler_tags() -> dict[str, str]:
+    """In a submitit job (``hydra/launcher=submitit_slurm`` or ``submitit_local``): the job
+    id and its log files, so a run's output is found from the run (and a SLURM job from
+    ``sacct``). Empty anywhere else."""
+    executor = os.environ.get("SUBMITIT_EXECUTOR")
+    if not executor:
+        return {}
+    tags = {"harness.submitit.executor": executor}
+    try:
+        import submitit
+
+        env = submitit.JobEnvironment()
+        tags.update({
+            "harness.submitit.job_id": str(env.job_id),
+            "harness.submitit.stdout": str(Path(env.paths.stdout).resolve()),
+            "harness.submitit.stderr": str(Path(env.paths.stderr).resolve()),
+        })
+    except Exception as exc:  # an unknown executor or submitit version: say so, don't fail the run
+        tags["harness.submitit.error"] = f"{type(exc).__name__}: {exc}"[:500]
     return tags
 
 

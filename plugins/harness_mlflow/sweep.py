@@ -163,8 +163,7 @@ class SweepParent:
             log.exception("could not record the sweep's summary on its parent run")
         try:
             for path in artifacts:
-                folder = path.parent.name if path.parent.name in ("comparison", "sweep_summary") else None
-                retrying(self.client.log_artifact, self.parent_id, str(path), folder)
+                retrying(self.client.log_artifact, self.parent_id, str(path), _folder_of(path, sweep))
             if sweep.tags:
                 from mlflow.entities import RunTag
 
@@ -198,6 +197,18 @@ class SweepParent:
                 self.client.set_terminated(self.parent_id, "KILLED")
             except Exception:
                 pass
+
+
+def _folder_of(path: Path, sweep: SweepInfo) -> str | None:
+    """Where a sweep's file goes among the parent run's artifacts: its folder below the
+    comparison or summary folder it was written into (``diagnostics/``), else the top."""
+    for base in (sweep.dir / "comparison", sweep.summary_dir):
+        try:
+            relative = path.resolve().parent.relative_to(base.resolve())
+        except ValueError:
+            continue
+        return None if str(relative) == "." else relative.as_posix()
+    return None
 
 
 _current: SweepParent | None = None

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from services import BIN, env_for, free_port, start, stop, train, wait_until_up
+from mlflow_services import BIN, env_for, free_port, start, stop, train, wait_until_up
 
 pytestmark = [pytest.mark.serving, pytest.mark.slow, pytest.mark.network]
 
