@@ -69,8 +69,7 @@ def test_sweep_children_under_one_parent_with_plots_models_and_comparison(tmp_pa
         # Launched by harness-train in this process: MLflow's context tags, resolved once by the launcher.
         assert child.data.tags["mlflow.user"] and child.data.tags["mlflow.source.name"].endswith("harness-train")
         assert child.data.tags["mlflow.source.name"] == parent.data.tags["mlflow.source.name"]
-    assert {f"comparison/{n}" for n in ("comparison.png", "comparison.csv", "comparison.md")} <= artifact_paths(
-        client, parent.info.run_id, "comparison")
+    assert {"comparison.png", "comparison.csv", "comparison.md"} <= artifact_paths(client, parent.info.run_id)
     # The parent, folded: the swept keys as params and the best child's numbers under the children's names.
     assert parent.data.params == {"optimizer.lr": "0.05,0.1", "seed": "1,2"}
     assert parent.data.metrics["children_finished"] == 4 and parent.data.metrics["children_failed"] == 0
