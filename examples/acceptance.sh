@@ -27,17 +27,22 @@ echo "== harness check --plugin example"
 "$BIN/harness" check --plugin example
 
 echo "== harness-train with its optimizer and layers"
-(cd "$work" && "$BIN/harness-train" optimizer=lion optimizer.lr=0.003 \
+# Every kind the plugin ships at once: its layers and activation, its optimizer, its per-step
+# schedule, its dataset and its run-event hook (stop once validation reaches the target).
+(cd "$work" && "$BIN/harness-train" optimizer=lion optimizer.lr=0.003 schedule=warmup data=spirals \
     'model.layers=[{type:dense,units:32},{type:gelu},{type:gaussian_dropout,rate:0.1},{type:maxout,units:16,pieces:2},{type:dense,units:3}]' \
-    data=blobs training.epochs=2 progress=never name=example_plugin > train.log 2>&1 || { tail -20 train.log; exit 1; })
+    training.epochs=40 target.val_accuracy=0.9 progress=never name=example_plugin > train.log 2>&1 || { tail -20 train.log; exit 1; })
 "$BIN/python" - "$work/mlflow.db" <<'PY'
 import sys
 from mlflow.tracking import MlflowClient
 client = MlflowClient(f"sqlite:///{sys.argv[1]}")
 (run,) = client.search_runs([client.get_experiment_by_name("example_plugin").experiment_id])
 assert run.info.status == "FINISHED", run.info.status
-assert run.data.params["optimizer.name"] == "lion"
-print(f"recorded in MLflow: run {run.info.run_id} FINISHED, test accuracy {run.data.metrics['test_accuracy']:.3f}")
+params = run.data.params
+assert (params["optimizer.name"], params["schedule.name"], params["data.name"]) == ("lion", "warmup", "spirals"), params
+stopped = run.data.tags.get("harness.stopped_by", "")
+assert stopped.startswith("validation accuracy"), f"the target hook did not stop the run: {stopped!r}"
+print(f"recorded in MLflow: run {run.info.run_id} FINISHED, test accuracy {run.data.metrics['test_accuracy']:.3f}; {stopped}")
 PY
 
 echo "== the plugin's own test suite"

@@ -50,9 +50,12 @@ from harness.errors import (  # noqa: E402
     StopTraining,
     TrackingError,
 )
-from harness.files import atomic_write, describe_os_error, sha256_file  # noqa: E402
+from harness.files import atomic_write, cache_root, describe_os_error, sha256_file  # noqa: E402
 from harness.kit import (  # noqa: E402
     LayerBlock,
+    clip_by_global_norm,
+    clip_by_value,
+    global_norm,
     LayerStackModel,
     build_stack,
     check_scheme,
@@ -99,8 +102,10 @@ __all__ = [
     # engine authors
     "LayerStackModel", "LayerBlock", "build_stack", "layer_name", "layer_kind", "init_weights",
     "check_scheme", "update_running_averages", "build_layers", "build_loss", "model_requirements",
+    # optimizer authors
+    "clip_by_global_norm", "clip_by_value", "global_norm",
     # files, checkpoints and exported models
-    "atomic_write", "describe_os_error", "sha256_file", "checkpoint_files", "save_checkpoint",
+    "atomic_write", "describe_os_error", "sha256_file", "cache_root", "checkpoint_files", "save_checkpoint",
     "restore_checkpoint", "TrainingState", "model_arrays", "model_components", "save_model_files",
     "load_model_files", "predict_classes",
 ]

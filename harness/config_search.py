@@ -69,11 +69,40 @@ def is_harness_search_path(search_path) -> bool:
     return False
 
 
+SECTIONS_GROUP = "harness_sections"
+SECTIONS_OPTION = "plugins"
+
+
+def plugin_section_defaults(pm: PluginManager) -> dict[str, dict]:
+    """``{section: default}`` for every section plugins declared with a default."""
+    defaults: dict[str, dict] = {}
+
+    def collect(plugin: str) -> dict[str, object]:
+        def register(name, *, default=None, hashed=True):
+            if isinstance(name, str) and isinstance(default, dict):
+                defaults.setdefault(name, dict(default))
+        return {"register": register}
+
+    def failed(plugin: str, exc: Exception) -> None:
+        log.warning("plugin %r failed in harness_register_config_sections, its defaults are ignored: %s: %s",
+                    plugin, type(exc).__name__, exc)
+
+    call_each("harness_register_config_sections", collect, pm=pm, on_error=failed)
+    return defaults
+
+
 class PluginConfigSearchPath(SearchPathPlugin):
-    """Appends every plugin's config directory to harness's Hydra search path."""
+    """Appends every plugin's config directory to harness's Hydra search path, and puts
+    the defaults of the sections plugins declared where ``conf/config.yaml``'s defaults
+    list picks them up (``harness_sections: plugins``, a node in Hydra's ConfigStore)."""
 
     def manipulate_search_path(self, search_path) -> None:
         if not is_harness_search_path(search_path):
             return
-        for plugin, path in plugin_config_dirs(get_plugin_manager()):
+        pm = get_plugin_manager()
+        for plugin, path in plugin_config_dirs(pm):
             search_path.append(provider=f"harness-plugin-{plugin}", path=path)
+        from hydra.core.config_store import ConfigStore
+
+        ConfigStore.instance().store(group=SECTIONS_GROUP, name=SECTIONS_OPTION, node=plugin_section_defaults(pm),
+                                     package="_global_")

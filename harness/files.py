@@ -21,6 +21,24 @@ Payload = Union[bytes, bytearray, memoryview, str, Writer]
 _CHUNK = 1 << 20
 
 
+CACHE_ENV = "HARNESS_DATA_DIR"
+
+
+def cache_root(root: str | os.PathLike[str] | None = None) -> Path:
+    """Where harness and its plugins cache downloads and builds: an explicit ``root``
+    (a dataset's ``root`` option), else ``$HARNESS_DATA_DIR``, else the user cache folder
+    (``~/.cache/harness`` on Linux, following ``$XDG_CACHE_HOME``). Empty strings count
+    as unset. A plugin keeps its files in a sub-folder named after itself."""
+    if root is not None and str(root) != "":
+        return Path(root).expanduser()
+    env = os.environ.get(CACHE_ENV, "")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("harness", appauthor=False))
+
+
 def _current_umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)

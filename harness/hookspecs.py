@@ -177,12 +177,14 @@ def harness_register_config_dirs(register: Callable[[str | Path], None]) -> None
 def harness_register_config_sections(register: Callable[..., None]) -> None:
     """Declare this plugin's top-level config sections.
 
-    :param register: call ``register(name, default, *, hashed=True)``. ``default`` is the
-        section's value when the composed config has none (a mapping, or a scalar such as
-        ``"auto"``); ``hashed=False`` says the section changes how a run is recorded or
-        shown, not what it computes, so it is left out of the config hash that identifies
-        identical runs (``tracking``, ``progress``). A section no loaded plugin declares
-        or reads is refused with a suggestion when it looks like a typo.
+    :param register: call ``register(name, *, default=None, hashed=True)``. ``default``
+        (a mapping) is the section's contents when a config says nothing of it: it appears
+        in every composed config (``harness-train --cfg job``), so ``name.key=value``
+        overrides work without Hydra's ``+``. ``hashed=False`` says the section changes
+        how a run is recorded or shown, not what it computes, so it is left out of the
+        config hash that identifies identical runs (``tracking``, ``progress``). A section
+        no loaded plugin declares or reads is refused with a suggestion when it looks like
+        a typo.
     """
 
 

@@ -26,8 +26,9 @@ ARGNAME = "harness_check"
 def pytest_configure(config) -> None:
     config.addinivalue_line(
         "markers",
-        f"{MARKER}(plugin=None, checker=None): give the test's `{ARGNAME}` argument one harness "
-        "conformance check per component and checker (of one plugin, or of one checker)",
+        f"{MARKER}(plugin=None, checker=None, plugins=()): give the test's `{ARGNAME}` argument one harness "
+        "conformance check per component and checker (of one plugin, or of one checker; `plugins` registers "
+        "plugin modules not installed yet)",
     )
 
 

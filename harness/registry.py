@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 from functools import partial
 
 from harness.errors import ConfigError, HarnessError, PluginError
@@ -64,6 +65,7 @@ class Section:
     name: str
     plugin: str
     hashed: bool = True
+    default: Any = None  # the section's contents when a config says nothing of it
 
 
 class Registry:
@@ -89,16 +91,19 @@ class Registry:
 
         call_each(hook, kwargs, pm=self.pm, on_error=failed)
 
-    def _add_section(self, plugin: str, name: str, *, hashed: bool = True) -> None:
+    def _add_section(self, plugin: str, name: str, *, hashed: bool = True, default: Mapping | None = None) -> None:
         if not isinstance(name, str) or not name.isidentifier():
             raise PluginError(f"plugin {self._describe(plugin)} declared config section {name!r}, which is not a name")
+        if default is not None and not isinstance(default, Mapping):
+            raise PluginError(f"plugin {self._describe(plugin)} declared config section {name!r} with a default that is "
+                              f"not a mapping: {default!r}")
         known = self._sections.get(name)
         if known is not None and known.hashed != hashed:
             raise PluginError(
                 f"config section {name!r} is declared hashed={known.hashed} by plugin {self._describe(known.plugin)} "
                 f"and hashed={hashed} by plugin {self._describe(plugin)}"
             )
-        self._sections.setdefault(name, Section(name, plugin, bool(hashed)))
+        self._sections.setdefault(name, Section(name, plugin, bool(hashed), dict(default) if default is not None else None))
 
     def _add(self, kind: Kind, plugin: str, name: str, factory: Callable, *, engine: str | None = None) -> None:
         if kind.per_engine and not engine:
@@ -191,9 +196,13 @@ def _check_options(entry: Entry, options: dict, section: str) -> None:
     accepted = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
     unknown = sorted(set(options) - set(accepted))
     if unknown:
+        hint = ""
+        if section.isidentifier():  # a whole section such as `optimizer`: likely switched with `optimizer.name=`
+            hint = (f" (`{section}.name={entry.name}` keeps the options of the {entry.kind} it replaces; "
+                    f"select `{section}={entry.name}` to get its own)")
         raise ConfigError(
             f"{section}: {entry.kind} {entry.name!r} does not accept "
-            f"{', '.join(repr(u) for u in unknown)}; accepted: {', '.join(accepted) or '(no options)'}"
+            f"{', '.join(repr(u) for u in unknown)}; accepted: {', '.join(accepted) or '(no options)'}{hint}"
         )
     missing = [
         p.name for p in params

@@ -105,7 +105,8 @@ def test_unknown_option_lists_accepted_ones(plugins):
     with pytest.raises(ConfigError) as excinfo:
         registry.create("optimizer", "sgd", {"lr": 0.1, "betas": [0.9]}, section="optimizer")
     assert str(excinfo.value) == (
-        "optimizer: optimizer 'sgd' does not accept 'betas'; accepted: lr, weight_decay, clip_norm, clip_value"
+        "optimizer: optimizer 'sgd' does not accept 'betas'; accepted: lr, weight_decay, clip_norm, clip_value "
+        "(`optimizer.name=sgd` keeps the options of the optimizer it replaces; select `optimizer=sgd` to get its own)"
     )
 
 

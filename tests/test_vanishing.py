@@ -24,7 +24,7 @@ from harness.training.experiment import build_parts
 from harness_diagnostics.probe import GRAD, RATIO, Probe, tracked, weight_names
 from harness_diagnostics.summary import describe
 from harness_optim import SGD
-from harness_optim.clipping import clip_by_value
+from harness import clip_by_value
 
 PRESET = ["+experiment=vanishing", "tracking=none", "progress=never"]
 

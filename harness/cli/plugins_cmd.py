@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 from collections import defaultdict
+from pathlib import Path
 
+from harness.config_search import plugin_config_dirs
 from harness.errors import HarnessError
 from harness.plugins import LOAD_ENV, PluginManager, call_each, get_plugin_manager, get_registry, installed_entry_points
 
@@ -22,10 +24,15 @@ def describe() -> dict:
     provides: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     registry_error = None
     try:
-        for entry in get_registry(pm).entries():
+        registry = get_registry(pm)
+        for entry in registry.entries():
             provides[entry.plugin][entry.kind].append(entry.qualified_name)
+        for section in registry.declared_sections().values():
+            provides[section.plugin]["config section"].append(section.name)
     except HarnessError as exc:
         registry_error = str(exc)
+    for plugin, path in plugin_config_dirs(pm):
+        provides[plugin]["config options"].extend(_options_in(path))
     plugins = []
     for info in sorted(pm.infos.values(), key=lambda i: i.name):
         offered = {k: v for k, v in provides[info.name].items()}
@@ -43,6 +50,14 @@ def describe() -> dict:
     installed = sorted(ep.name for ep in installed_entry_points())
     return {"plugins": plugins, "failed": failures, "registry_error": registry_error,
             "not_installed": pm.not_installed, "installed": installed}
+
+
+def _options_in(search_path: str) -> list[str]:
+    """``group=option`` for every config file a plugin's config directory ships."""
+    folder = Path(search_path.removeprefix("file://"))
+    if not folder.is_dir():  # a pkg:// location: listed by `harness-train --help`
+        return []
+    return sorted(f"{path.parent.name}={path.stem}" for path in folder.glob("*/*.yaml"))
 
 
 def _commands_of(pm: PluginManager, name: str) -> list[str]:

@@ -21,14 +21,9 @@ ENV_VAR = "HARNESS_DATA_DIR"
 
 
 def cache_root(root: str | os.PathLike[str] | None = None) -> Path:
-    """Return the cache root: explicit ``root``, else ``$HARNESS_DATA_DIR``, else
-    ``~/.cache/harness``. An empty string counts as unset."""
-    if root is not None and str(root) != "":
-        return Path(root).expanduser()
-    env = os.environ.get(ENV_VAR, "")
-    if env:
-        return Path(env).expanduser()
-    return Path.home() / ".cache" / "harness"
+    """The cache root (:func:`harness.cache_root`): explicit ``root``, else
+    ``$HARNESS_DATA_DIR``, else ``~/.cache/harness``."""
+    return harness.cache_root(root)
 
 
 def ensure_dir(path: str | os.PathLike[str]) -> Path:

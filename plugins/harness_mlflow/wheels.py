@@ -7,7 +7,7 @@ private libraries is a wheel listed in ``code_paths`` (copied to ``code/``) and 
 ``code/<file>.whl`` in the requirements.
 
 Building a wheel takes seconds, so each is built once per source state and kept in
-``~/.cache/harness/wheels/`` (``$XDG_CACHE_HOME``), keyed by name, version and a digest of
+``~/.cache/harness/wheels/`` (:func:`harness.cache_root`), keyed by name, version and a digest of
 the source files (their paths, sizes and modification times; git's file list when the
 source is a checkout, so ignored outputs do not count). Later runs, in any process, only
 digest the source and copy the wheel. The build runs on a copy of the source (setuptools
@@ -30,7 +30,7 @@ from importlib.metadata import Distribution, PackageNotFoundError, version
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from harness import TrackingError
+from harness import TrackingError, cache_root
 
 log = logging.getLogger("harness.mlflow")
 # Folders a walk of a non-git source skips: outputs, environments, caches, build products.
@@ -39,8 +39,8 @@ _built: dict[tuple[str, str, str], Path] = {}  # this process's wheels, by (name
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(root) / "harness" / "wheels"
+    """Built wheels live in the harness cache (:func:`harness.cache_root`), under ``wheels/``."""
+    return cache_root() / "wheels"
 
 
 def local_origin(dist: Distribution) -> Path | None:

@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from harness import validation as v
-from harness_optim.clipping import clip_by_global_norm, clip_by_value
+from harness import clip_by_global_norm, clip_by_value
 
 
 # Optimizer state that only decays (the velocity of a weight whose gradient is always

@@ -23,7 +23,7 @@ def val_accuracy_target(config) -> float | None:
 
 @hookimpl
 def harness_register_config_sections(register):
-    register(SECTION)
+    register(SECTION, default={"val_accuracy": None})  # off unless `target.val_accuracy=0.95`
 
 
 @hookimpl

@@ -1,5 +1,8 @@
 """Gradient clipping, the remedy for exploding gradients: by global norm or by value.
 
+Shared by every optimizer that offers the ``clip_norm`` / ``clip_value`` options (the
+``remedy=clipping`` preset and the divergence hint name them), built-in or third-party.
+
 By global norm, one scale factor for all gradients together: scaling every gradient by
 the same factor keeps the update's direction and only bounds its length, which is why
 it tames exploding gradients without biasing them. By value, each entry is clamped to
