@@ -23,6 +23,7 @@ except PackageNotFoundError:  # running from a checkout that was never installed
 
 # The public API. Imported after ``hookimpl`` so that modules importing it find it.
 from harness import validation  # noqa: E402
+from harness.config import HarnessConfig  # noqa: E402
 from harness.conformance import CheckResult, Subject  # noqa: E402
 from harness.contracts import (  # noqa: E402
     BufferedLayer,
@@ -89,7 +90,7 @@ __all__ = [
     "hookimpl", "__version__", "DISTRIBUTION", "get_plugin_manager", "get_registry", "PluginInfo",
     # errors and config validation
     "HarnessError", "ConfigError", "PluginError", "DataError", "TrackingError", "DivergenceError",
-    "StopTraining", "validation",
+    "StopTraining", "validation", "HarnessConfig",
     # component contracts
     "Layer", "RandomLayer", "Reseedable", "BufferedLayer", "CompositeLayer", "Loss", "Model", "Engine",
     "Optimizer", "ClosureOptimizer", "Schedule", "StepSchedule", "Dataset", "GradientChecker",
