@@ -75,14 +75,20 @@ def _failed_plugins(report: SuiteReport) -> list[str]:
     return ["FAILED TO LOAD (nothing of theirs was checked):"] + [f"  {f.describe()}" for f in report.failed_plugins]
 
 
+PASS_FAIL = "violations"  # a contract check's measure: each aspect holds or it does not
+
+
 def _row(case: CaseReport) -> list[str]:
     subject, worst = case.case.subject, case.worst
     measured = case.status != "skipped"
-    return [
-        subject.label, subject.kind, ",".join(subject.plugins), case.case.checker_name,
-        f"{worst.error:.2e}" if measured else "-", worst.parameter if measured else "-",
-        f"{worst.tolerance:.0e}", {"passed": "ok", "failed": "FAILED", "skipped": "skipped"}[case.status],
-    ]
+    verdict = {"passed": "ok", "failed": "FAILED", "skipped": "skipped"}[case.status]
+    head = [subject.label, subject.kind, ",".join(subject.plugins), case.case.checker_name]
+    if worst.measure == PASS_FAIL:  # no number to show: which aspects held, or the first that did not
+        aspects = [r.parameter for r in case.results if not r.skipped]
+        where = worst.parameter if case.status == "failed" else f"all {len(aspects)} aspects"
+        return [*head, "-", where if measured else "-", "-", verdict]
+    return [*head, f"{worst.error:.2e}" if measured else "-", worst.parameter if measured else "-",
+            f"{worst.tolerance:.0e}", verdict]
 
 
 def _plural(n: int, noun: str) -> str:
