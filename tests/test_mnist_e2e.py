@@ -7,9 +7,11 @@ index); CI runs them.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -28,7 +30,7 @@ def test_default_experiment_reaches_98_percent_and_is_recorded(compose_config, p
         f"{run.summary['epochs']} epochs, {run.summary['train_seconds']:.1f} s of training"
     )
     assert run.summary["test_accuracy"] >= 0.98
-    assert run.sizes == {"train": 55_000, "val": 5_000, "test": 10_000}
+    assert run.run.sizes == {"train": 55_000, "val": 5_000, "test": 10_000}
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
     (recorded,) = client.search_runs([client.get_experiment_by_name("mnist_98").experiment_id])
     assert recorded.info.status == "FINISHED"
@@ -103,7 +105,10 @@ def _preset(tmp_path, name: str, *overrides: str):
 
 
 def _artifacts(client, run_id, folder=None) -> set[str]:
-    return {a.path for a in client.list_artifacts(run_id, folder)}
+    # A LoggedModel's files are listed through a models:/ repository that MLflow opens
+    # with the default tracking URI, not the client's: point the default at this store.
+    with mock.patch.dict(os.environ, {"MLFLOW_TRACKING_URI": client.tracking_uri}):
+        return {a.path for a in client.list_artifacts(run_id, folder)}
 
 
 def _check_child(client, child) -> None:

@@ -187,4 +187,4 @@ def test_the_preset_sweeps_and_logs_its_summary_plot(tmp_path):
         at_init[describe(child.data.params)] = history[0].value
     assert at_init[("sigmoid", "normal", "none")] <= 1e-2
     assert at_init[("sigmoid", "normal", "batch_norm")] / at_init[("sigmoid", "normal", "none")] >= 10
-    assert list((tmp_path / "multirun").glob("vanishing/*/diagnostics_summary.png"))
+    assert list((tmp_path / "multirun").rglob("comparison/diagnostics/diagnostics_summary.png"))
