@@ -57,3 +57,57 @@ def test_runs_of_one_project_share_one_store(compose_config, plugins, tmp_path):
     runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
     assert sorted(r.data.params["optimizer.lr"] for r in runs) == ["0.01", "0.1"]
     assert list(tmp_path.glob("**/mlflow.db")) == [tmp_path / "mlflow.db"]
+
+
+# ------------------------------------------------------------- round trips
+
+
+def test_the_model_is_logged_and_linked_without_reading_the_run_back(compose_config, plugins, tmp_path, monkeypatch):
+    # mlflow's Model.log read every metric's history back to link the model's step, which
+    # cost a tiny sweep job more than its training: the run links what it logged itself.
+    def read_back(*args, **kwargs):
+        raise AssertionError("the run's metric histories were read back while it was recorded")
+
+    monkeypatch.setattr(MlflowClient, "get_metric_history", read_back)
+    run = run_experiment(compose_config(TRACKED), pm=plugins)
+    monkeypatch.undo()
+    client, experiment, recorded = _only_run(tmp_path)
+    assert recorded.info.status == "FINISHED"
+    (model,) = client.search_logged_models([experiment.experiment_id])
+    linked = {m.key: m for m in model.metrics}
+    best = run.summary["best_epoch"]
+    assert linked["val_accuracy"].step == best + 1
+    assert linked["val_accuracy"].value == pytest.approx(run.history[best]["val_accuracy"])
+    assert linked["test_accuracy"].value == pytest.approx(run.summary["test_accuracy"])
+    # A linked copy adds no point to the run's own history.
+    assert [m.step for m in client.get_metric_history(recorded.info.run_id, "val_accuracy")] == [1, 2, 3]
+
+
+def test_metrics_go_in_one_batch_per_checkpoint_and_reach_the_store_before_it(compose_config, plugins, tmp_path,
+                                                                              monkeypatch):
+    from harness_mlflow import tracked
+
+    monkeypatch.setattr(tracked, "SEND_EVERY_SECONDS", 1e9)  # only what the run's events send
+    batches, uploaded = [], []
+    log_batch, log_artifact = MlflowClient.log_batch, MlflowClient.log_artifact
+
+    def count(self, run_id, metrics=(), params=(), tags=(), **kwargs):
+        batches.append((len(metrics or ()), len(params or ()), len(tags or ())))
+        return log_batch(self, run_id, metrics=metrics, params=params, tags=tags, **kwargs)
+
+    def upload(self, run_id, local_path, artifact_path=None):
+        if artifact_path == "checkpoint" and local_path.endswith(".json"):
+            steps = [m.step for m in self.get_metric_history(run_id, "val_accuracy")]
+            uploaded.append(steps)
+        return log_artifact(self, run_id, local_path, artifact_path)
+
+    monkeypatch.setattr(MlflowClient, "log_batch", count)
+    monkeypatch.setattr(MlflowClient, "log_artifact", upload)
+    run_experiment(compose_config([*TRACKED, "tracking.log_model=false"]), pm=plugins)
+    # Each checkpoint's manifest is uploaded once the epochs it covers are in the store.
+    assert uploaded == [[1], [1, 2], [1, 2, 3]]
+    # The params, one batch per checkpoint (the epoch's metrics with the diagnostics'
+    # records), one at the end (final metrics and tags): five, where one per epoch event
+    # and one per final item made twelve.
+    assert len(batches) == 5
+    assert batches[0][1] > 0 and all(metrics > 0 for metrics, _, _ in batches[1:])

@@ -91,6 +91,30 @@ def test_comparison_has_one_legend_for_both_panels_inside_the_figure():
         assert not box.overlaps(ax.get_window_extent(renderer))
 
 
+def test_a_big_sweep_names_its_best_runs_and_draws_the_others_behind_them(tmp_path):
+    from harness import RunRecord
+    from harness_reports.plugin import harness_compare_runs
+
+    runs = [(f"seed={i}", history(3, end_loss=0.05 + i / 1000)) for i in range(256)]  # seed=0 is the best
+    fig = plots.comparison_figure(runs, metric="val_accuracy", title="seeds")
+    (legend,) = fig.legends
+    names = [t.get_text() for t in legend.get_texts()]
+    assert names == [f"seed={i}" for i in range(plots.TOP)] + [f"{256 - plots.TOP} other runs"]
+    assert len(fig.axes[0].get_lines()) == 256  # every run is drawn
+    assert "10 of 256 runs named: the highest val_accuracy" in fig._suptitle.get_text()
+    assert texts_outside(fig) == []
+    by_loss = plots.comparison_figure(runs, metric="val_loss")
+    assert [t.get_text() for t in by_loss.legends[0].get_texts()][0] == "seed=0"  # lowest loss first
+    records = [RunRecord(name=name, status="FINISHED", history=points, summary={"test_accuracy": points[-1]["val_accuracy"]})
+               for name, points in runs]
+    made = harness_compare_runs(runs=records, folder=tmp_path, title="seeds", metric="val_accuracy")
+    table = {p.suffix: p.read_text() for p in made if p.suffix in (".csv", ".md")}
+    assert len(table[".csv"].splitlines()) == 257  # a header and every run
+    shown = [line for line in table[".md"].splitlines() if line.startswith("| seed=")]
+    assert len(shown) == 25 and shown[0].startswith("| seed=0 |")
+    assert table[".md"].rstrip().endswith("231 more runs in comparison.csv.")
+
+
 def test_curves_that_coincide_stay_distinguishable():
     matched_epochs = history(5)
     matched_time = history(5) + history(15, 0.05, 0.01)  # the same first epochs, then more
@@ -160,3 +184,29 @@ def test_diagnostics_summary_texts_stay_inside_and_clear_of_the_titles(activatio
             assert not label.get_window_extent(renderer).overlaps(title.get_window_extent(renderer)), (label.get_text(), title.get_text())
     profile_ax = fig.axes[3]
     assert all(float(loc).is_integer() for loc, _ in _tick_labels(profile_ax.xaxis))
+
+
+# ------------------------------------------------------- per-run plots in sweeps
+
+
+@pytest.mark.parametrize("option, single, job", [("auto", True, False), (True, True, True), (False, False, False)])
+def test_a_sweep_job_draws_its_own_plots_only_when_asked(tmp_path, option, single, job):
+    from harness import RunInfo, RunResult, Splits, SweepJob
+    from harness.config import HarnessConfig
+    from harness_diagnostics.settings import draws_plots, parse
+    from harness_reports import plugin as reports
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((30, 784), dtype=np.float32), np.arange(30) % 10
+    drawn = {}
+    for kind, sweep in (("single", None), ("job", SweepJob(dir=tmp_path, job=0, overrides=("seed=0",)))):
+        config = HarnessConfig(plugins={"reports": {"plots": option}})
+        run = RunInfo(name=kind, config=config, config_yaml="", params={}, config_hash="", project_dir=tmp_path,
+                      output_dir=tmp_path / kind, engine_name="backprop", sweep=sweep)
+        reports.harness_run_start(run=run, data=Splits(x, y, x, y, x, y))
+        result = RunResult(status="FINISHED", history=history(2), test_predictions=(y + 1) % 10)
+        drawn[kind] = [p.name for p in reports.harness_run_artifacts(run=run, result=result)]
+        assert draws_plots(parse({"plots": option}), run) == (single if kind == "single" else job)
+    assert bool(drawn["single"]) == single and bool(drawn["job"]) == job
+    if single:
+        assert drawn["single"] == ["learning_curves.png", "confusion_matrix.png", "misclassified.png"]

@@ -1,4 +1,4 @@
-"""Multirun sweeps into MLflow: one parent per sweep, children with plots and models.
+"""Multirun sweeps into MLflow: one parent per sweep, children with models (and plots when asked).
 
 Each test launches ``harness-train -m`` as a user does, on the blobs set, in its own
 project directory (so its own ``mlflow.db``), then reads the store back.
@@ -48,7 +48,7 @@ def artifact_paths(client: MlflowClient, run_id: str, path: str | None = None) -
 
 
 def test_sweep_children_under_one_parent_with_plots_models_and_comparison(tmp_path):
-    result = launch(tmp_path, "optimizer.lr=0.05,0.1", "seed=1,2")
+    result = launch(tmp_path, "optimizer.lr=0.05,0.1", "seed=1,2", "reports.plots=true")
     assert result.returncode == 0, result.stderr[-3000:]
     client = store(tmp_path)
     (parent,), children = runs_of(client)
@@ -121,6 +121,10 @@ def test_joblib_sweep_loses_no_child_and_no_metric_step(tmp_path):
         assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
         for metric in ("train_loss", "val_loss", "val_accuracy", "lr"):
             assert [m.step for m in client.get_metric_history(child.info.run_id, metric)] == [1, 2, 3]
+        # reports.plots=auto: a sweep's jobs draw no plots of their own; the parent compares them all.
+        assert not artifact_paths(client, child.info.run_id, "plots")
+        assert "checkpoint/checkpoint.json" in artifact_paths(client, child.info.run_id, "checkpoint")
+    assert {"comparison.png", "comparison.csv", "comparison.md"} <= artifact_paths(client, parent.info.run_id)
 
 
 def test_rerunning_a_crashed_sweep_skips_what_finished_under_the_same_parent(tmp_path):

@@ -16,7 +16,8 @@ import numpy as np
 from harness import DataError, DatasetProvenance, Splits, holdout
 from harness import validation as v
 from harness_datasets.augment import random_shifts
-from harness_datasets.mnist import read_mnist_files
+from harness_datasets import memo
+from harness_datasets.mnist import MnistArrays, read_mnist_files
 from harness_datasets.provenance import provenance
 from harness_datasets.sources import DatasetSpec
 
@@ -67,14 +68,17 @@ class ImageDataset:
 
     def load(self) -> Splits:
         paths = self.fetch()
-        arrays = read_mnist_files(paths, self.files.spec.title)
-        # Split and cut the uint8 images first, then convert only what is kept: a quick run
-        # (train_size=200) converts 200 images, not 60,000 (the values are the same).
-        train_x, train_y, val_x, val_y = holdout(
-            _flat(arrays.train_images), arrays.train_labels.astype(np.int64), self.val_size, self.val_seed
+        arrays = memo.arrays(paths, lambda: _read_only(read_mnist_files(paths, self.files.spec.title)))
+        # Split the example indices, cut them, then gather and convert only the images kept:
+        # a quick run (train_size=200) copies and converts 200 images, not 60,000 (the
+        # values are the same as splitting the images themselves).
+        images = _flat(arrays.train_images)
+        train_i, train_y, val_i, val_y = holdout(
+            np.arange(len(images)), arrays.train_labels.astype(np.int64), self.val_size, self.val_seed
         )
         if self.train_size is not None:
-            train_x, train_y = train_x[: self.train_size], train_y[: self.train_size]
+            train_i, train_y = train_i[: self.train_size], train_y[: self.train_size]
+        train_x, val_x = images[train_i], images[val_i]
         test_x, test_y = _flat(arrays.test_images), arrays.test_labels.astype(np.int64)
         if self.test_size is not None:
             test_x, test_y = test_x[: self.test_size], test_y[: self.test_size]
@@ -90,6 +94,13 @@ class ImageDataset:
             {"train": [self.val_size, self.val_seed, self.train_size], "val": [self.val_size, self.val_seed],
              "test": [self.test_size]},
         )
+
+
+def _read_only(arrays: MnistArrays) -> MnistArrays:
+    """The arrays every job of this process shares (:mod:`harness_datasets.memo`), locked."""
+    for array in arrays:
+        array.flags.writeable = False
+    return arrays
 
 
 def _flat(images: np.ndarray) -> np.ndarray:

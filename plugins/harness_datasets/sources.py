@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Protocol, Sequence
 
+from harness_datasets import memo
 from harness_datasets.cache import atomic_write, describe_os_error, ensure_dir, sha256_bytes, sha256_file
 from harness_datasets.idx import GZIP_MAGIC, gunzip
 from harness import DataError
@@ -79,7 +80,10 @@ def install(directory: Path, spec: FileSpec, data: bytes, origin: str) -> Path:
 
 
 def check_cache(dataset: DatasetSpec, directory: Path) -> list[FileSpec]:
-    """Verify the cached files; delete any that fail and return the missing ones."""
+    """Verify the cached files; delete any that fail and return the missing ones.
+
+    A large file this process verified already and that is unchanged is not hashed
+    again (:mod:`harness_datasets.memo`)."""
     missing = []
     for spec in dataset.files:
         path = directory / spec.name
@@ -88,8 +92,11 @@ def check_cache(dataset: DatasetSpec, directory: Path) -> list[FileSpec]:
             continue
         if not path.is_file():
             raise DataError(f"{path}: expected a regular file; remove it so {dataset.title} can be fetched again")
+        if memo.already_verified(path, spec.sha256, spec.size):
+            continue
         actual = sha256_file(path)
         if actual == spec.sha256:
+            memo.verified(path, actual)
             continue
         log.warning(
             "%s: cached %s failed its check (SHA-256 %s, expected %s); deleting it and fetching it again",

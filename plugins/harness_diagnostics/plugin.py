@@ -32,7 +32,7 @@ import numpy as np
 from harness import Engine, Model, RunInfo, RunRecord, RunResult, Splits, atomic_write, build_loss, get_registry, hookimpl
 from harness_diagnostics.probe import Probe, tracked
 from harness_diagnostics.recorder import Recorder
-from harness_diagnostics.settings import SECTION, from_config
+from harness_diagnostics.settings import SECTION, draws_plots, from_config
 
 log = logging.getLogger("harness.diagnostics")
 RECORDS_FILE = "records.json"
@@ -94,7 +94,7 @@ def harness_run_artifacts(run: RunInfo, result: RunResult) -> list[Path]:
     folder = run.output_dir / "diagnostics"
     folder.mkdir(parents=True, exist_ok=True)
     made = [atomic_write(folder / RECORDS_FILE, json.dumps(recorder.records))]
-    if not recorder.settings.plots:
+    if not draws_plots(recorder.settings, run):
         return made
     if len(recorder.records) < 2:
         log.info("diagnostics: %d probe record(s), no plots over training (probes every %d steps; "

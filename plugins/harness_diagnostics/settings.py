@@ -13,6 +13,7 @@ from harness import validation as v
 from harness import ConfigError
 
 SECTION = "diagnostics"
+AUTO = "auto"
 
 
 @dataclass(frozen=True)
@@ -26,9 +27,16 @@ class Settings:
     enabled: bool = True
     every_steps: int = 100           # record at step 0 and every N optimizer steps
     probe_size: int = 128            # training examples in the fixed probe batch
-    plots: bool = True               # draw gradient_norms.png and layer_profile.png at the end
+    plots: bool | str = "auto"       # draw gradient_norms.png and layer_profile.png at the end (auto: not in sweep jobs)
     profile_step: int | None = None  # step of the layer profile; None: the first and last recorded
     summary: bool = False            # at the end of a sweep, draw diagnostics_summary.png (the vanishing preset)
+
+
+def draws_plots(settings: Settings, run) -> bool:
+    """``plots: auto`` draws them for a run of its own, not for a sweep's job (two figures
+    per job cost a sweep of tiny jobs more than their training; the ``diag/`` metrics and
+    ``records.json`` are kept either way)."""
+    return run.sweep is None if settings.plots == AUTO else bool(settings.plots)
 
 
 def from_config(config) -> Settings:
@@ -50,7 +58,7 @@ def parse(options: dict) -> Settings:
         enabled=v.boolean(f"{SECTION}.enabled", merged["enabled"]),
         every_steps=v.integer(f"{SECTION}.every_steps", merged["every_steps"], low=1),
         probe_size=v.integer(f"{SECTION}.probe_size", merged["probe_size"], low=1),
-        plots=v.boolean(f"{SECTION}.plots", merged["plots"]),
+        plots=merged["plots"] if merged["plots"] == AUTO else v.boolean(f"{SECTION}.plots", merged["plots"]),
         profile_step=v.optional(v.integer, f"{SECTION}.profile_step", merged["profile_step"], low=0),
         summary=v.boolean(f"{SECTION}.summary", merged["summary"]),
     )

@@ -17,6 +17,7 @@ checkpoints; and the model as a LoggedModel.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -124,6 +125,7 @@ def _start(run: RunInfo, model, data, settings: Settings, store: Store, resumed_
 
 def log_checkpoint(opened: OpenRun, directory: Path) -> None:
     manifest, arrays_file = harness.checkpoint_files(directory)
+    opened.tracked.flush()  # the metrics the checkpoint covers are in the store before it is
     opened.tracked.log_artifact(arrays_file, "checkpoint")  # the arrays first, the manifest naming them last
     opened.tracked.log_artifact(manifest, "checkpoint")
 
@@ -131,19 +133,20 @@ def log_checkpoint(opened: OpenRun, directory: Path) -> None:
 def end(opened: OpenRun, run: RunInfo, status: str, error: BaseException | None, result: RunResult) -> str:
     """Record the run's results and end it; returns the status it was ended with.
 
-    The test metrics are logged last, linked to the model (and the test dataset) when
-    one was logged, and logged in any case: a model that could not be logged must not
-    cost the run its result. A failure to record is raised once the run is ended."""
+    The final and test metrics, the metrics linked to the model and the tags go in one
+    ``log_batch`` after the model is logged; the test metrics are linked to the model (and
+    the test dataset) when one was logged, and logged in any case: a model that could not
+    be logged must not cost the run its result. A failure to record is raised once the
+    run is ended."""
     tracked = opened.tracked
     steps = len(result.history)
     final = {k: result.summary[k] for k in SUMMARY_METRICS if k in result.summary}
-    test_metrics = {k: v for k, v in final.items() if k in TEST_METRICS}
-    model_id, failure = None, None
+    test = next((i for i in opened.inputs if i.split == "test"), None)
+    model_id, failure, sent = None, None, False
+    tags: dict[str, str] = {}
     try:
-        tracked.log_metrics({k: v for k, v in final.items() if k not in TEST_METRICS}, step=steps)
         for path in result.artifacts:
             tracked.log_artifact(Path(path), artifact_folder(run, Path(path)))
-        tags = {}
         if result.diverged:
             tags["harness.diverged"] = str(result.diverged_step)
         if result.stopped_by:
@@ -153,10 +156,12 @@ def end(opened: OpenRun, run: RunInfo, status: str, error: BaseException | None,
             tags["harness.error"] = f"{type(error).__name__}: {reason}"
         elif run.resumed:  # the reason it stopped last time no longer describes it
             tracked.clear_tag("harness.error")
-        if tags:
-            tracked.set_tags(tags)
+        step = model_step(run, result.summary, steps)
         if status == "FINISHED" and opened.settings.log_model and opened.model is not None:
-            model_id = _log_model(opened, run, model_step(run, result.summary, steps))
+            model_id = _log_model(opened, run, step)
+            tags["harness.model_id"] = model_id
+        tracked.flush(result_metrics(tracked, final, steps, test, model_id, step), tags)
+        sent = True
     except Exception as exc:
         log.exception("could not record everything for MLflow run %s", tracked.run_id)
         failure = exc
@@ -164,8 +169,8 @@ def end(opened: OpenRun, run: RunInfo, status: str, error: BaseException | None,
             status = "FAILED"
     finally:
         try:
-            test = next((i for i in opened.inputs if i.split == "test"), None)
-            tracked.log_metrics(test_metrics, step=steps, dataset=test, model_id=model_id)
+            if not sent:
+                tracked.flush(result_metrics(tracked, final, steps, test, None, steps), tags)
         finally:
             tracked.terminate(status)
     log.info("MLflow run %s (%s) in experiment %r, store %s", tracked.run_id, status, tracked.store.experiment, tracked.store.uri)
@@ -173,6 +178,23 @@ def end(opened: OpenRun, run: RunInfo, status: str, error: BaseException | None,
     if failure is not None:
         raise TrackingError(f"MLflow run {tracked.run_id} could not be recorded completely: {failure}") from None
     return status
+
+
+def result_metrics(tracked: TrackedRun, final: dict[str, float], steps: int, test, model_id: str | None,
+                   step: int) -> list:
+    """The run's final metrics at its last step; with a model, those of the model's step
+    (the final ones too if it is the last) become the model's, and the test metrics name
+    the test dataset they were measured on."""
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    linked = {"model_id": model_id} if model_id else {}
+    own = linked if step == steps else {}
+    scored = {**linked, "dataset_name": test.name, "dataset_digest": test.digest} if model_id and test else linked
+    made = [Metric(k, float(v), now, steps, **(scored if k in TEST_METRICS else own)) for k, v in final.items()]
+    if model_id:
+        made += tracked.linked(step, model_id)
+    return made
 
 
 def artifact_folder(run: RunInfo, path: Path) -> str | None:
@@ -204,5 +226,4 @@ def _log_model(opened: OpenRun, run: RunInfo, step: int) -> str:
         plugin_infos=harness.get_plugin_manager().infos, step=step, params=run_params(dict(run.params)), tags=tags,
         register_as=opened.settings.register_model, bundle=opened.settings.bundle_wheels,
     )
-    opened.tracked.set_tags({"harness.model_id": record.model_id})
     return record.model_id

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
 DPI = 110
@@ -104,25 +105,56 @@ STYLES = ("-", "--", "-.", ":")
 MARKERS = ("o", "s", "^", "v", "D", "P", "X", "*")
 
 
+# A sweep of hundreds of runs stays readable: the best TOP runs by the compared metric are
+# drawn as above, named in the legend; the others as thin grey lines behind them, one
+# legend entry for all (their names and numbers are in comparison.csv).
+TOP = 10
+
+
 def compare_curves(runs: list[tuple[str, list[dict[str, float]]]], path: Path, metric: str = "val_accuracy",
-                   title: str = "") -> Path:
+                   title: str = "", top: int = TOP) -> Path:
     """:func:`comparison_figure` as a PNG."""
-    return _save(comparison_figure(runs, metric, title), path)
+    return _save(comparison_figure(runs, metric, title, top), path)
+
+
+def higher_is_better(metric: str) -> bool:
+    return "accuracy" in metric
+
+
+def best_value(points: list[dict[str, float]], metric: str) -> float:
+    values = [h[metric] for h in points if math.isfinite(h[metric])]
+    if not values:
+        return -math.inf
+    return max(values) if higher_is_better(metric) else -min(values)
 
 
 def comparison_figure(runs: list[tuple[str, list[dict[str, float]]]], metric: str = "val_accuracy",
-                      title: str = "") -> Figure:
+                      title: str = "", top: int = TOP) -> Figure:
     """One curve per run: ``metric`` per epoch (left) and against training time (right).
 
     The second panel is what compares runs trained for the same wall time rather than
     the same number of epochs (full-batch vs stochastic gradient descent). Values are
     plotted as recorded (accuracies are fractions, as in the tables and in MLflow); one
-    legend below both panels names the runs of both.
+    legend below both panels names the runs of both. With more than ``top`` runs, the
+    ``top`` best by their best value of ``metric`` are drawn and named, the others drawn
+    thin and grey, under one legend entry.
     """
     fig = Figure(figsize=(13, 5.5), layout="constrained")
     by_epoch, by_time = fig.subplots(1, 2)
     drawn = [(name, [h for h in history if metric in h]) for name, history in runs]
     drawn = [(name, points) for name, points in drawn if points]
+    others: list[tuple[str, list[dict[str, float]]]] = []
+    if len(drawn) > top:
+        ranked = sorted(range(len(drawn)), key=lambda i: -best_value(drawn[i][1], metric))
+        chosen = set(ranked[:top])
+        others = [run for i, run in enumerate(drawn) if i not in chosen]
+        drawn = [run for i, run in enumerate(drawn) if i in chosen]
+    for name, points in others:
+        values = [h[metric] for h in points]
+        style = dict(color="0.6", lw=0.7, alpha=0.5, zorder=1, label="_other")
+        by_epoch.plot(range(1, len(values) + 1), values, **style)
+        if all("epoch_seconds" in h for h in points):
+            by_time.plot(np.cumsum([h["epoch_seconds"] for h in points]), values, **style)
     order = sorted(range(len(drawn)), key=lambda i: -len(drawn[i][1]))  # longest first, i.e. underneath
     for rank, i in enumerate(order):
         name, points = drawn[i]
@@ -141,6 +173,14 @@ def comparison_figure(runs: list[tuple[str, list[dict[str, float]]]], metric: st
         handles, labels = by_epoch.get_legend_handles_labels()
         by_name = dict(zip(labels, handles))
         names = [name for name, _ in drawn]
-        fig.legend([by_name[n] for n in names], names, loc="outside lower center", ncols=min(len(names), 3), fontsize=8)
-    fig.suptitle(f"{title}: {metric}" if title else metric)
+        shown = [by_name[n] for n in names]
+        if others:
+            shown.append(Line2D([], [], color="0.6", lw=0.7))
+            names.append(f"{len(others)} other runs")
+        fig.legend(shown, names, loc="outside lower center", ncols=min(len(names), 3), fontsize=8)
+    heading = f"{title}: {metric}" if title else metric
+    if others:
+        best = "highest" if higher_is_better(metric) else "lowest"
+        heading += f" ({len(drawn)} of {len(drawn) + len(others)} runs named: the {best} {metric})"
+    fig.suptitle(heading)
     return fig

@@ -8,7 +8,12 @@
   and for ``harness compare``.
 
 Configured by the ``reports`` section (this plugin's config group ``conf/reports/``):
-``plots`` (on by default) and ``misclassified`` (how many test images in the grid).
+``plots`` and ``misclassified`` (how many test images in the grid). ``plots: auto`` (the
+default) draws a run's plots when it is a run of its own and not when it is a job of a
+sweep: the three figures cost about a second per run (several on a busy machine), more
+than a sweep's tiny jobs train, and a sweep is read from its parent's comparison, which
+is drawn over every job whatever ``plots`` says. ``plots: true`` draws them for every run,
+sweep jobs included (the presets comparing a few long runs set it); ``false`` never.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from harness import validation as v
 log = logging.getLogger("harness.reports")
 SECTION = "reports"
 OPTIONS = ("plots", "misclassified")
+AUTO = "auto"
 
 
 def _options(config) -> dict:
@@ -33,9 +39,23 @@ def _options(config) -> dict:
     if unknown:
         raise ConfigError(f"reports: unknown option {', '.join(map(repr, unknown))}; accepted: {', '.join(OPTIONS)}")
     return {
-        "plots": v.boolean("reports.plots", options.get("plots", True)),
+        "plots": plots_option("reports.plots", options.get("plots", AUTO)),
         "misclassified": v.integer("reports.misclassified", options.get("misclassified", 36), low=0, high=400),
     }
+
+
+def plots_option(field: str, value) -> bool | str:
+    """``true``, ``false`` or ``auto`` (a run's own plots unless it is a sweep job)."""
+    if value == AUTO:
+        return AUTO
+    if not isinstance(value, bool):
+        v.fail(field, "true, false or auto", value)
+    return value
+
+
+def wants_plots(option: bool | str, run: RunInfo) -> bool:
+    """Whether ``run`` draws its own plots: ``auto`` means yes for a single run, no for a sweep job."""
+    return run.sweep is None if option == AUTO else bool(option)
 
 
 @hookimpl
@@ -51,7 +71,7 @@ def harness_validate_config(config):
 @hookimpl
 def harness_run_artifacts(run: RunInfo, result: RunResult) -> list[Path]:
     options = _options(run.config)
-    if result.status != "FINISHED" or not options["plots"] or not result.history:
+    if result.status != "FINISHED" or not wants_plots(options["plots"], run) or not result.history:
         return []
     return _draw(run, result, options)
 

@@ -1,4 +1,4 @@
-"""Comparison tables of final metrics, as CSV and Markdown, best first."""
+"""Comparison tables of final metrics, best first: every run in CSV, the best ones in Markdown."""
 
 from __future__ import annotations
 
@@ -42,11 +42,18 @@ def to_csv(rows: list[dict], columns=COLUMNS) -> str:
     return buffer.getvalue()
 
 
-def to_markdown(rows: list[dict], columns=COLUMNS) -> str:
+def to_markdown(rows: list[dict], columns=COLUMNS, limit: int | None = None, rest: str = "") -> str:
+    """The first ``limit`` rows (all by default); ``rest`` says where the others are."""
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for row in rows:
+    for row in rows[:limit]:
         lines.append("| " + " | ".join(_cell(row.get(c)) for c in columns) + " |")
+    if limit is not None and len(rows) > limit:
+        lines += ["", f"{len(rows) - limit} more runs{rest}."]
     return "\n".join(lines) + "\n"
+
+
+# What ``harness compare`` prints and the parent run shows: the best rows; every row is in the CSV.
+MARKDOWN_ROWS = 25
 
 
 def write_tables(rows: list[dict], directory: Path, stem: str = "comparison") -> list[Path]:
@@ -54,5 +61,5 @@ def write_tables(rows: list[dict], directory: Path, stem: str = "comparison") ->
     rows = sort_rows(rows)
     csv_path, md_path = directory / f"{stem}.csv", directory / f"{stem}.md"
     atomic_write(csv_path, to_csv(rows))
-    atomic_write(md_path, to_markdown(rows))
+    atomic_write(md_path, to_markdown(rows, limit=MARKDOWN_ROWS, rest=f" in {csv_path.name}"))
     return [csv_path, md_path]

@@ -23,7 +23,7 @@ BIN = Path(sys.executable).parent
 EPOCHS = 2
 # Tiny jobs with their plots and checkpoints (artifacts to download), no model logging.
 TINY = ["data=blobs", "model.layers.4.units=3", f"training.epochs={EPOCHS}", "progress=never",
-        "tracking.log_model=false", "diagnostics.enabled=false"]
+        "tracking.log_model=false", "diagnostics.enabled=false", "reports.plots=true"]
 CURVES = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "epoch_seconds")
 
 
