@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required; set PYTHON=python3.11")'
 	$(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/python -m pip install --quiet --editable '.[test,optuna]'
+	@# The build backend, so that logged models bundle this project's wheel without network.
+	$(BIN)/python -m pip install --quiet 'setuptools>=69' wheel
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -21,7 +23,7 @@ venv: $(STAMP)
 train: $(STAMP)
 	$(BIN)/harness-train $(ARGS)
 
-## Run the whole test suite, slow and network tests included.
+## Run the whole test suite, slow and network tests included (tests/integration: see below).
 test: $(STAMP)
 	$(BIN)/python -m pytest $(ARGS)
 
@@ -30,10 +32,12 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not network and not fashion" $(ARGS)
 
 ## Integration tests (tests/integration): real services and launchers, started by the tests
-## themselves. PostgreSQL ones need Debian's `postgresql` (.ci/run installs it).
+## themselves. PostgreSQL ones need Debian's `postgresql`, browser ones Debian's `chromium`
+## (.ci/run installs both); uv builds the isolated environment a served model runs in.
 INTEGRATION_STAMP := $(VENV)/.integration
 $(INTEGRATION_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet --editable '.[test,optuna,postgres,slurm,ray]'
+	$(BIN)/python -m pip install --quiet uv playwright
 	@touch $(INTEGRATION_STAMP)
 
 test-integration: $(INTEGRATION_STAMP)

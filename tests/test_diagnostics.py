@@ -19,6 +19,7 @@ from harness_backprop import BackpropEngine
 from harness_diagnostics import Probe, Recorder, parse
 from harness_diagnostics import plugin as diagnostics_plugin
 from harness_diagnostics.probe import GRAD, INPUT_GRAD, INPUT_RATIO, RATIO, UPDATE, weight_names
+from harness_diagnostics.probe import tracked as tracked_name
 from harness_diagnostics.settings import Settings, from_config
 from harness_diagnostics.stats import SIGMOID_LIMIT, TANH_LIMIT, dead_fraction, saturated_fraction, update_ratio
 from harness_diagnostics.summary import describe, summarize_records
@@ -286,10 +287,13 @@ def test_metrics_and_plots_reach_mlflow(compose_config, plugins, tmp_path):
     run_experiment(compose_config(tracked), pm=plugins)
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
     (recorded,) = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
-    history = client.get_metric_history(recorded.info.run_id, RATIO)
+    history = client.get_metric_history(recorded.info.run_id, tracked_name(RATIO))
     assert sorted(m.step for m in history) == [0, 5, 10, 15]
-    assert sorted(m.step for m in client.get_metric_history(recorded.info.run_id, f"{UPDATE}/0.dense.W")) == [5, 10, 15]
-    assert f"{INPUT_GRAD}/3.relu" in recorded.data.metrics
+    assert sorted(m.step for m in client.get_metric_history(recorded.info.run_id, tracked_name(f"{UPDATE}/0.dense.W"))) == [5, 10, 15]
+    assert tracked_name(f"{INPUT_GRAD}/3.relu") in recorded.data.metrics
+    # One chart section in MLflow's UI: every diagnostics metric under diag/, the run's own outside it.
+    assert {k.split("/")[0] for k in recorded.data.metrics if "/" in k} == {"diag"}
+    assert {"train_loss", "val_accuracy", "test_accuracy"} <= recorded.data.metrics.keys()
     plotted = {a.path for a in client.list_artifacts(recorded.info.run_id, "diagnostics")}
     assert {"diagnostics/gradient_norms.png", "diagnostics/layer_profile.png"} <= plotted
 
@@ -304,10 +308,10 @@ def test_long_epochs_send_their_records_as_they_end(compose_config, plugins, tmp
 
         @hookimpl(trylast=True)
         def harness_epoch_end(self, run):
-            from harness_mlflow.plugin import _tracked
+            from harness_mlflow.plugin import _open
 
-            tracked = _tracked[run]
-            self.seen.append(sorted(m.step for m in tracked.client.get_metric_history(tracked.run_id, RATIO)))
+            tracked = _open[run].tracked
+            self.seen.append(sorted(m.step for m in tracked.client.get_metric_history(tracked.run_id, tracked_name(RATIO))))
 
     plugins.register(Look(), name="look")
     tracked = [o for o in EVERY_5 if o != "tracking=none"] + ["tracking=mlflow", "name=tiny", "tracking.log_model=false", NO_PLOTS]

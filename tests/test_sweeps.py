@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -62,9 +63,22 @@ def test_sweep_children_under_one_parent_with_plots_models_and_comparison(tmp_pa
     for child in children:
         assert child.info.status == "FINISHED"
         assert {"plots/learning_curves.png", "plots/confusion_matrix.png"} <= artifact_paths(client, child.info.run_id, "plots")
-        assert "model/MLmodel" in artifact_paths(client, child.info.run_id, "model")
+        (model,) = client.search_logged_models([parent.info.experiment_id], filter_string=f"source_run_id = '{child.info.run_id}'")
+        assert "MLmodel" in {a.path for a in client.list_logged_model_artifacts(model.model_id)}
         assert [m.step for m in client.get_metric_history(child.info.run_id, "val_accuracy")] == [1, 2, 3]
+        # Launched by harness-train in this process: MLflow's context tags, resolved once by the launcher.
+        assert child.data.tags["mlflow.user"] and child.data.tags["mlflow.source.name"].endswith("harness-train")
+        assert child.data.tags["mlflow.source.name"] == parent.data.tags["mlflow.source.name"]
     assert {"comparison.png", "comparison.csv", "comparison.md"} <= artifact_paths(client, parent.info.run_id)
+    # The parent, folded: the swept keys as params and the best child's numbers under the children's names.
+    assert parent.data.params == {"optimizer.lr": "0.05,0.1", "seed": "1,2"}
+    assert parent.data.metrics["children_finished"] == 4 and parent.data.metrics["children_failed"] == 0
+    best = max(children, key=lambda c: (c.data.metrics["best_val_accuracy"], -c.info.start_time))
+    assert parent.data.tags["harness.best_child_run_id"] == best.info.run_id
+    assert parent.data.tags["harness.best_child"] == best.info.run_name
+    for name in ("best_val_accuracy", "test_accuracy", "test_loss"):
+        assert parent.data.metrics[name] == best.data.metrics[name]
+    assert best.info.run_name in parent.data.tags["mlflow.note.content"]
     table = (tmp_path / "multirun" / "comparison" / "comparison.csv").read_text().splitlines()
     assert table[0].startswith("run,status,test_accuracy") and len(table) == 5
     accuracies = [float(line.split(",")[2]) for line in table[1:]]
@@ -162,7 +176,7 @@ def test_compare_command_prints_the_table_and_writes_the_plot(tmp_path):
     assert sum(line.startswith("| ") and "FINISHED" in line for line in every.stdout.splitlines()) == 1
 
 
-def test_logged_model_loads_in_a_fresh_process_and_predicts(tmp_path):
+def test_logged_model_loads_in_a_fresh_process_and_predicts(tmp_path, monkeypatch):
     assert launch(tmp_path, "seed=0,1").returncode == 0
     client = store(tmp_path)
     _, children = runs_of(client)
@@ -183,7 +197,10 @@ print(json.dumps({{"acc": float((pred == splits.test_y).mean()), "same": bool((p
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["acc"] > 0.8 and result["same"]
     assert result["inputs"] == "tensor"
-    model_dir = client.download_artifacts(run_id, "model", str(tmp_path / "dl"))
+    (model,) = client.search_logged_models([children[0].info.experiment_id], filter_string=f"source_run_id = '{run_id}'")
+    # (MLflow resolves models:/ through the process's tracking URI, whatever client asks)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    model_dir = mlflow.artifacts.download_artifacts(f"models:/{model.model_id}", dst_path=str(tmp_path / "dl"))
     files = {p.name for p in Path(model_dir).rglob("*")}
     assert {"MLmodel", "weights.npz", "model_spec.json", "pyfunc_model.py"} <= files
     assert not any(name.endswith((".pkl", ".cloudpickle")) for name in files)

@@ -21,7 +21,7 @@ import pytest
 from harness.errors import ConfigError
 from harness.registry import Registry
 from harness.training.experiment import build_parts
-from harness_diagnostics.probe import GRAD, RATIO, Probe, weight_names
+from harness_diagnostics.probe import GRAD, RATIO, Probe, tracked, weight_names
 from harness_diagnostics.summary import describe
 from harness_optim import SGD
 from harness_optim.clipping import clip_by_value
@@ -182,7 +182,7 @@ def test_the_preset_sweeps_and_logs_its_summary_plot(tmp_path):
     assert sorted(c.info.status for c in children) == ["FINISHED"] * 4
     at_init = {}
     for child in children:
-        history = sorted(client.get_metric_history(child.info.run_id, RATIO), key=lambda m: m.step)
+        history = sorted(client.get_metric_history(child.info.run_id, tracked(RATIO)), key=lambda m: m.step)
         assert [m.step for m in history] == [0, 10]
         at_init[describe(child.data.params)] = history[0].value
     assert at_init[("sigmoid", "normal", "none")] <= 1e-2

@@ -30,9 +30,13 @@ from harness.training.interrupts import StopRequested
 log = logging.getLogger("harness")
 
 
+# Overrides that say where or how a run is recorded, not what it computes: not in its name.
+NOT_NAMING = ("hydra.", "hydra/", "paths.", "tracking.", "resume=", "progress=")
+
+
 def run_name_from_overrides(overrides) -> str | None:
     """``gd=sgd optimizer.lr=0.1``: what makes this job different, readable in the UI."""
-    kept = [o for o in overrides if not o.startswith(("hydra.", "hydra/"))]
+    kept = [o for o in overrides if not o.lstrip("+~").startswith(NOT_NAMING)]
     return " ".join(kept) or None
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
-from matplotlib.ticker import LogFormatter
+from matplotlib.ticker import LogFormatter, MaxNLocator
 
 from harness_diagnostics.probe import ACT_MEAN, ACT_STD, DEAD, GRAD, INPUT_GRAD, SATURATED, UPDATE
 
@@ -81,6 +81,7 @@ def gradient_norms(records: list[dict], weights: list[str], layer_names: list[st
     )
     for ax, text in titles:
         ax.set(xlabel="step", title=text)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # optimizer steps: no tick at 2.5
         log_axis(ax)
         ax.grid(alpha=0.3, which="both")
     if not any(f"{UPDATE}/{w}" in r for r in records for w in weights):

@@ -6,7 +6,7 @@
   :mod:`harness_diagnostics.probe` for why a probe batch and not hooks in the hot path);
   on the other steps one modulo and nothing else;
 * ``harness_epoch_end`` and ``harness_checkpoint_saved``: hand the new records to
-  ``run.log_metrics`` (the tracking plugin, if any, records them) at most every
+  ``run.log_metrics`` under the ``diag/`` prefix (the tracking plugin, if any, records them) at most every
   ``SEND_EVERY_SECONDS`` at epoch ends, and always with a checkpoint, so a run resumed
   from its checkpoint has lost none of them;
 * ``harness_run_artifacts``: for a run that failed (diverged) records the weights it
@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from harness import Engine, Model, RunInfo, RunRecord, RunResult, Splits, atomic_write, build_loss, get_registry, hookimpl
-from harness_diagnostics.probe import Probe
+from harness_diagnostics.probe import Probe, tracked
 from harness_diagnostics.recorder import Recorder
 from harness_diagnostics.settings import SECTION, from_config
 
@@ -142,7 +142,7 @@ def _flush(run: RunInfo, recorder: Recorder) -> None:
     recorder.sent_at = time.monotonic()
     records = recorder.take_unsent()
     if records:
-        run.log_metrics([(int(r["step"]), {k: float(x) for k, x in r.items() if k != "step"}) for r in records])
+        run.log_metrics([(int(r["step"]), {tracked(k): float(x) for k, x in r.items() if k != "step"}) for r in records])
 
 
 @hookimpl

@@ -46,6 +46,15 @@ UPDATE = "update_ratio"           # update_ratio/<layer>.<param>: ||Δw|| / ||w|
 RATIO = "grad_norm_ratio"         # first weight matrix's gradient norm / last one's
 INPUT_RATIO = "input_grad_ratio"  # gradient norm at the first layer's input / at the last layer's input
 PROBE_LOSS = "probe_loss"
+# Tracked under one prefix (``diag/grad_norm/0.dense.W``): MLflow's UI makes one chart
+# section per prefix, so the many diagnostics curves fold into a single section placed
+# after the run's own metrics instead of a dozen sections ahead of them.
+TRACKED_PREFIX = "diag/"
+
+
+def tracked(name: str) -> str:
+    """The name a tracking store records a diagnostics metric under."""
+    return TRACKED_PREFIX + name
 
 STAT_PREFIX = {"mean": ACT_MEAN, "std": ACT_STD, "dead": DEAD, "saturated": SATURATED}
 REPLAY_SEED = 0

@@ -136,8 +136,16 @@ def table(rows: list[Row]) -> str:
 
 
 def draw(rows: list[Row], chosen: tuple[str, str] | None, path: Path, title: str = "") -> Path:
-    """The summary figure (see the module docstring)."""
+    """The summary figure (see the module docstring) as a PNG."""
+    fig = summary_figure(rows, chosen, title)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def summary_figure(rows: list[Row], chosen: tuple[str, str] | None, title: str = ""):
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     configs = sorted({(r.activation, r.init) for r in rows})
     remedies = [m for m in REMEDY_ORDER if any(r.remedy == m for r in rows)]
@@ -153,11 +161,14 @@ def draw(rows: list[Row], chosen: tuple[str, str] | None, path: Path, title: str
                     out[i, j] = value(row)
         return out
 
-    fig = Figure(figsize=(17, max(9.0, 0.55 * len(configs) + 6)))
+    # Constrained layout keeps every label, colour bar and title inside the figure and apart.
+    fig = Figure(figsize=(17, max(9.0, 0.55 * len(configs) + 6)), layout="constrained")
     axes = fig.subplots(2, 2)
-    fig.subplots_adjust(left=0.1, right=0.97, top=0.9, bottom=0.07, wspace=0.28, hspace=0.3)
     (weight_ax, input_ax), (acc_ax, profile_ax) = axes
     labels = [f"{act} / {init}" for act, init in configs]
+    # The colour bar's label stays short (it runs along the bar); what the colours mean is
+    # the panel title's second line.
+    meaning = "log10 of the ratio: 0 balanced, red vanishing towards the input, blue growing"
     for ax, attribute, heading in (
         (weight_ax, "ratio", "first / last weight matrix: gradient norm at initialisation"),
         (input_ax, "input_ratio", "gradient arriving at the first / at the last layer, at initialisation"),
@@ -165,7 +176,8 @@ def draw(rows: list[Row], chosen: tuple[str, str] | None, path: Path, title: str
         logs = grid(lambda r: math.log10(getattr(r, attribute)) if 0 < getattr(r, attribute) < math.inf else math.nan)
         span = max(3.0, float(np.nanmax(np.abs(logs)))) if np.isfinite(logs).any() else 3.0
         image = ax.imshow(logs, cmap="RdBu", vmin=-span, vmax=span, aspect="auto")
-        fig.colorbar(image, ax=ax, label="log10 ratio  (0: balanced; red: vanishing towards the input; blue: growing)")
+        fig.colorbar(image, ax=ax, label="log10 ratio")
+        heading = f"{heading}\n{meaning}"
         for (i, j), value in np.ndenumerate(logs):
             text = f"1e{int(round(value))}" if np.isfinite(value) else "–"
             dark = np.isfinite(value) and abs(value) > 0.6 * span
@@ -197,6 +209,7 @@ def draw(rows: list[Row], chosen: tuple[str, str] | None, path: Path, title: str
             style = PROFILE_STYLES.get(remedy, "-o")
             profile_ax.plot(range(len(layers)), values, style, ms=4, lw=1.5, label=remedy)
         log_axis(profile_ax)
+        profile_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         profile_ax.set(xlabel="dense layer or residual block (input on the left)", ylabel="‖∂L/∂(layer input)‖")
         profile_ax.set_title(f"gradient arriving at each layer at initialisation: {chosen[0]} / {chosen[1]}, by remedy", fontsize=10)
         profile_ax.grid(alpha=0.3, which="both")
@@ -204,9 +217,7 @@ def draw(rows: list[Row], chosen: tuple[str, str] | None, path: Path, title: str
     else:
         profile_ax.set_axis_off()
     fig.suptitle(f"{title}: vanishing and exploding gradients, {len(rows)} runs (rows: activation / initialisation)".strip(": "))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    return path
+    return fig
 
 
 def _layer_index(name: str) -> int:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from harness import HarnessError
 from harness_mlflow.compare import CURVES
-from harness_mlflow.store import STORE_FILE, Store, client_for, retrying
+from harness_mlflow.store import EXPERIMENT_ENV, STORE_FILE, URI_ENV, Store, client_for, reading_uri, retrying
 
 
 def add_commands(subparsers) -> None:
@@ -40,14 +41,14 @@ def _minutes(text: str) -> float:
 
 
 def _store_options(parser) -> None:
-    parser.add_argument("--uri", default=None, help=f"tracking URI (default: sqlite:///<cwd>/{STORE_FILE})")
-    parser.add_argument("--experiment", default=None, help="experiment name (default: all experiments)")
+    parser.add_argument("--uri", default=None, help=f"tracking URI (default: ${URI_ENV}, else sqlite:///<cwd>/{STORE_FILE})")
+    parser.add_argument("--experiment", default=None, help=f"experiment name (default: ${EXPERIMENT_ENV}, else all experiments)")
 
 
 def _client(args):
-    uri = args.uri or f"sqlite:///{(Path.cwd() / STORE_FILE).resolve()}"
-    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
-        raise HarnessError(f"no MLflow store at {uri}; run from the project directory or pass --uri")
+    """The store and experiment a command reads, resolved as a run resolves them."""
+    uri = reading_uri(args.uri)
+    args.experiment = args.experiment or os.environ.get(EXPERIMENT_ENV) or None
     return client_for(Store(uri, None, args.experiment or "")), uri
 
 

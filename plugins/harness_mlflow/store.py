@@ -1,10 +1,14 @@
-"""Where runs are stored: one SQLite file per project directory, by absolute path.
+"""Where runs are stored, resolved the way MLflow resolves it.
 
-Hydra gives every job its own working folder; a relative store URI would scatter one
-database per job. The default store is ``<project>/mlflow.db`` with artifacts under
-``<project>/mlartifacts``, both absolute, so every job of every sweep launched from the
-same directory lands in the same place. ``tracking.uri`` selects a tracking server
-(``http://host:5000``) or another database instead.
+The tracking URI: an explicit ``tracking.uri`` (or a command's ``--uri``) wins, then
+``MLFLOW_TRACKING_URI``, then the project's own SQLite file ``<project>/mlflow.db``. The
+experiment: ``tracking.experiment`` (or ``--experiment``), then ``MLFLOW_EXPERIMENT_NAME``,
+then the config's ``name``. Runs, ``harness compare``, ``harness runs repair`` and
+``harness diagnostics summary`` all go through :func:`resolve_uri`, so they agree.
+
+Hydra gives every job its own working folder; a relative store path would scatter one
+database per job, so SQLite paths are made absolute, and a SQLite store keeps its
+artifacts beside it in ``mlartifacts/``: every job of every sweep lands in one place.
 """
 
 from __future__ import annotations
@@ -12,16 +16,21 @@ from __future__ import annotations
 import logging
 import os
 import random
+import shlex
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import ConfigError
+from harness import ConfigError, HarnessError
 
 log = logging.getLogger("harness.mlflow")
 STORE_FILE = "mlflow.db"
 ARTIFACT_DIR = "mlartifacts"
 RETRIES = 4
+URI_ENV = "MLFLOW_TRACKING_URI"
+EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_NAME"
+SQLITE = "sqlite:///"
 
 
 @dataclass(frozen=True)
@@ -31,20 +40,78 @@ class Store:
     experiment: str
 
     def ui_command(self) -> str:
-        if self.uri.startswith(("http://", "https://")):
+        """What to type to see the runs (quoted: a project folder may have spaces)."""
+        if is_remote(self.uri):
             return f"open {self.uri} in a browser"
-        return f"mlflow ui --backend-store-uri {self.uri}"
+        return f"mlflow ui --backend-store-uri {shlex.quote(self.uri)}"
 
 
-def resolve_store(tracking: dict, project_dir: Path, default_experiment: str) -> Store:
+def is_remote(uri: str) -> bool:
+    return uri.startswith(("http://", "https://"))
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI (``None`` for other stores)."""
+    if not uri.startswith(SQLITE):
+        return None
+    return Path(uri[len(SQLITE):].split("?", 1)[0])
+
+
+def resolve_uri(explicit: str | None, project_dir: Path, environ: Mapping[str, str] = os.environ) -> str:
+    """MLflow's order: ``explicit``, then ``MLFLOW_TRACKING_URI``, then ``<project>/mlflow.db``.
+
+    A relative SQLite path or a plain folder (MLflow's file store) is made absolute
+    against the current directory, as MLflow itself reads it, so jobs running elsewhere
+    find the same store."""
+    source = "tracking.uri" if explicit else URI_ENV
+    uri = explicit or environ.get(URI_ENV) or f"{SQLITE}{(Path(project_dir) / STORE_FILE).resolve()}"
+    if not isinstance(uri, str) or not uri.strip():
+        raise ConfigError(f"{source} must be an MLflow tracking URI such as sqlite:///abs/path.db or http://host:5000, got {uri!r}")
+    if uri.startswith(SQLITE):
+        file, mark, query = uri[len(SQLITE):].partition("?")
+        if file in ("", ":memory:"):
+            raise ConfigError(f"{source}: an in-memory SQLite store keeps no run; give a file, got {uri!r}")
+        return f"{SQLITE}{Path(file).expanduser().resolve()}{mark}{query}"
+    if "://" not in uri:  # a folder: MLflow's file store
+        return Path(uri).expanduser().resolve().as_uri()
+    return uri
+
+
+def resolve_experiment(explicit: str | None, default: str, environ: Mapping[str, str] = os.environ) -> str:
+    """``explicit``, then ``MLFLOW_EXPERIMENT_NAME``, then ``default``."""
+    return str(explicit or environ.get(EXPERIMENT_ENV) or default)
+
+
+def resolve_store(tracking: Mapping, project_dir: Path, default_experiment: str,
+                  environ: Mapping[str, str] = os.environ) -> Store:
     """The store a run writes to, from the ``tracking`` config section."""
-    uri = tracking.get("uri") or f"sqlite:///{(Path(project_dir) / STORE_FILE).resolve()}"
-    if not isinstance(uri, str) or "://" not in uri:
-        raise ConfigError(f"tracking.uri must be an MLflow tracking URI such as sqlite:///abs/path.db or http://host:5000, got {uri!r}")
-    remote = uri.startswith(("http://", "https://"))
-    artifact_root = tracking.get("artifact_root") or (None if remote else (Path(project_dir) / ARTIFACT_DIR).resolve().as_uri())
-    experiment = tracking.get("experiment") or default_experiment
-    return Store(uri, artifact_root, str(experiment))
+    uri = resolve_uri(tracking.get("uri"), project_dir, environ)
+    artifact_root = tracking.get("artifact_root") or default_artifact_root(uri, project_dir)
+    return Store(uri, artifact_root, resolve_experiment(tracking.get("experiment"), default_experiment, environ))
+
+
+def default_artifact_root(uri: str, project_dir: Path) -> str | None:
+    """Beside a SQLite file; the project's ``mlartifacts/`` for another database; the
+    server's or the file store's own choice otherwise."""
+    path = sqlite_path(uri)
+    if path is not None:
+        return (path.parent / ARTIFACT_DIR).resolve().as_uri()
+    if is_remote(uri) or uri.startswith("file:"):
+        return None
+    return (Path(project_dir) / ARTIFACT_DIR).resolve().as_uri()
+
+
+def reading_uri(explicit: str | None, project_dir: Path | None = None, environ: Mapping[str, str] = os.environ) -> str:
+    """The store a command reads (``compare``, ``runs repair``, ``diagnostics summary``):
+    resolved as for a run; a SQLite file that does not exist is an error, not a new store."""
+    try:
+        uri = resolve_uri(explicit, project_dir or Path.cwd(), environ)
+    except ConfigError as exc:
+        raise HarnessError(str(exc).replace("tracking.uri", "--uri")) from None
+    path = sqlite_path(uri)
+    if path is not None and not path.exists():
+        raise HarnessError(f"no MLflow store at {uri}; run from the project directory, set {URI_ENV} or pass --uri")
+    return uri
 
 
 def quiet_mlflow() -> None:
@@ -59,7 +126,7 @@ def quiet_mlflow() -> None:
 
 def check_reachable(store: Store, timeout: float = 5.0) -> None:
     """A tracking server that does not answer is a one-line error before any data loads."""
-    if not store.uri.startswith(("http://", "https://")):
+    if not is_remote(store.uri):
         return
     import urllib.error
     import urllib.request

@@ -5,9 +5,12 @@ migrate) the store once — concurrent jobs racing MLflow's schema migrations on
 SQLite file lost runs —, create or reuse the sweep's parent run, and write
 ``harness_mlflow_sweep.json`` into the sweep folder; every job, in any launcher's
 process, reads it and files its run as a child of that parent. After the jobs: the
-parent gets a comparison plot and table of its children and ends FINISHED only if every
-configuration did; the comparison files the report plugins drew and any files a sweeper
-left (``harness_sweep_end``'s ``artifacts``) are attached to it. If the launcher dies
+parent gets the sweep's summary (the best child's numbers, how many finished:
+:mod:`harness_mlflow.sweep_summary`) and ends FINISHED only if every configuration did;
+the comparison files the report plugins drew and any files a sweeper left
+(``harness_sweep_end``'s ``artifacts``) are attached to it. The parent carries MLflow's
+context tags (resolved here once and handed to every job in the sweep file) and the
+swept keys as params, with what they range over. If the launcher dies
 first (Ctrl-C, an exception), an exit handler ends the parent KILLED, so no parent is
 left RUNNING.
 
@@ -45,6 +48,20 @@ def sweep_key(sweep: SweepInfo) -> str:
 def _sweeper_params(config: DictConfig) -> dict:
     params = config.hydra.sweeper.get("params") or {}
     return OmegaConf.to_container(params, resolve=False) if isinstance(params, DictConfig) else dict(params)
+
+
+def swept_values(sweep: SweepInfo) -> dict[str, str]:
+    """What each swept key ranges over (``{"optimizer.lr": "0.05,0.1"}``): the values of
+    the command line's sweep overrides, the sweeper's params as configured."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    found = {key: "" for key in sweep.swept}
+    for override in OverridesParser.create().parse_overrides(list(sweep.overrides)):
+        if override.is_sweep_override() and override.input_line:
+            found[override.key_or_group] = override.input_line.split("=", 1)[1]
+    for key, value in _sweeper_params(sweep.config).items():
+        found[key.lstrip("+~")] = str(value)
+    return {key: value for key, value in found.items() if value}
 
 
 def parent_name(sweep: SweepInfo) -> str:
@@ -86,21 +103,26 @@ class SweepParent:
         self.done = False
 
     def start(self, sweep: SweepInfo) -> None:
+        from harness_mlflow.context import context_tags
+
         config = sweep.config
         tracking = OmegaConf.to_container(config.tracking, resolve=True)
         store = resolve_store(tracking, _project_dir(config), sweep.name)
         self.client = client_for(store)
         exp_id = experiment_id(self.client, store)  # creates and migrates the store, once
         key = sweep_key(sweep)
+        context = context_tags(_project_dir(config))
         reuse = tracking.get("resume_sweeps", True)
-        self.parent_id = (reuse and self._reuse(exp_id, key)) or self._create(exp_id, key, sweep)
+        self.parent_id = (reuse and self._reuse(exp_id, key)) or self._create(exp_id, key, sweep, context)
         sweep.dir.mkdir(parents=True, exist_ok=True)
         atomic_write(sweep.dir / SWEEP_FILE, json.dumps({
             "parent_run_id": self.parent_id, "experiment_id": exp_id, "uri": store.uri,
-            "swept": list(sweep.swept), "sweep_key": key,
+            "swept": list(sweep.swept), "sweep_key": key, "context_tags": context,
         }))
         atexit.register(self.abandon)
         log.info("sweep parent run %s in experiment %r (%s)", self.parent_id, store.experiment, store.uri)
+        if tracking.get("log_model", True) and tracking.get("bundle_wheels", True):
+            prepare_wheels()
 
     def _reuse(self, exp_id: str, key: str) -> str | None:
         found = retrying(
@@ -115,20 +137,30 @@ class SweepParent:
             return run_id
         return None
 
-    def _create(self, exp_id: str, key: str, sweep: SweepInfo) -> str:
+    def _create(self, exp_id: str, key: str, sweep: SweepInfo, context: dict[str, str]) -> str:
+        from mlflow.entities import Param
+
         tags = {
-            "harness.sweep": "parent", "harness.sweep_key": key,
+            **context, "harness.sweep": "parent", "harness.sweep_key": key,
             "harness.overrides": " ".join(sweep.overrides)[:5000], "harness.command": " ".join(sys.argv)[:5000],
             **identity_tags(),
         }
-        return retrying(self.client.create_run, exp_id, run_name=parent_name(sweep)[:250], tags=tags).info.run_id
+        run_id = retrying(self.client.create_run, exp_id, run_name=parent_name(sweep)[:250], tags=tags).info.run_id
+        swept = swept_values(sweep)
+        if swept:
+            retrying(self.client.log_batch, run_id, params=[Param(k, v[:6000]) for k, v in sorted(swept.items())])
+        return run_id
 
     def end(self, sweep: SweepInfo, jobs: list[RunRecord], artifacts: list[Path]) -> None:
-        from harness_mlflow.compare import children_of
+        from harness_mlflow.compare import children_of, latest_per_config
 
         children = children_of(self.client, self.parent_id)
         ok = bool(jobs) and all(j.status in ("FINISHED", "SKIPPED") for j in jobs)
         ok = ok and bool(children) and all_configs_finished(children)
+        try:
+            self._summarize(latest_per_config(children))
+        except Exception:  # the parent's status matters more than its summary
+            log.exception("could not record the sweep's summary on its parent run")
         try:
             for path in artifacts:
                 retrying(self.client.log_artifact, self.parent_id, str(path), _folder_of(path, sweep))
@@ -143,6 +175,20 @@ class SweepParent:
         retrying(self.client.set_terminated, self.parent_id, status)
         self.done = True
         log.info("sweep parent run %s %s: %d child runs", self.parent_id, status, len(children))
+
+    def _summarize(self, children) -> None:
+        import time
+
+        from mlflow.entities import Metric, RunTag
+
+        from harness_mlflow.sweep_summary import summarize
+
+        summary = summarize(children)
+        now = int(time.time() * 1000)
+        tags = {**summary.tags, "mlflow.note.content": summary.note}
+        retrying(self.client.log_batch, self.parent_id,
+                 metrics=[Metric(k, v, now, 0) for k, v in summary.metrics.items()],
+                 tags=[RunTag(k, v) for k, v in tags.items()])
 
     def abandon(self) -> None:
         """At exit, a parent not closed by :meth:`end` (the launcher died) ends KILLED."""
@@ -166,6 +212,21 @@ def _folder_of(path: Path, sweep: SweepInfo) -> str | None:
 
 
 _current: SweepParent | None = None
+
+
+def prepare_wheels() -> None:
+    """Build (or find cached) the wheel models will bundle, once, before the jobs start:
+    parallel jobs would otherwise each build the same wheel."""
+    from harness import HarnessError
+    from harness_mlflow.requirements import core_distribution, installed
+    from harness_mlflow.wheels import wheel_for
+
+    dist = installed(core_distribution())
+    try:
+        if dist is not None:
+            wheel_for(dist)
+    except HarnessError as exc:
+        log.warning("no wheel to bundle with the sweep's models (%s); each job will try again", exc)
 
 
 def _tracked(config: DictConfig) -> bool:

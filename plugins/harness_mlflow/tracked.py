@@ -18,11 +18,19 @@ class TrackedRun:
         self.model = None    # the model being trained, logged when the run finishes
         self.example = None  # a few test inputs: the logged model's input example
 
-    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+    def log_metrics(self, metrics: dict[str, float], step: int, dataset=None, model_id: str | None = None) -> None:
+        """One step's metrics. With ``model_id`` they are also the model's metrics, and
+        ``dataset`` (a :class:`harness_mlflow.datasets.SplitInput`) names the data they
+        were measured on (MLflow keeps that link on model metrics)."""
         from mlflow.entities import Metric
 
+        if not metrics:
+            return
         now = int(time.time() * 1000)
-        batch = [Metric(k, float(v), now, step) for k, v in metrics.items()]
+        linked = {"model_id": model_id} if model_id else {}
+        if model_id and dataset is not None:
+            linked.update(dataset_name=dataset.name, dataset_digest=dataset.digest)
+        batch = [Metric(k, float(v), now, step, **linked) for k, v in metrics.items()]
         retrying(self.client.log_batch, self.run_id, metrics=batch)
 
     def log_records(self, records: list[tuple[int, dict[str, float]]]) -> None:

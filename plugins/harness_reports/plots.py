@@ -10,41 +10,62 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
 DPI = 110
 
 
 def _save(fig: Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")  # nothing cut off, whatever the labels
     return path
 
 
+def epoch_axis(ax) -> None:
+    """Epochs are whole numbers: no tick at 1.5."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def loss_axis(ax, values) -> None:
+    """Log scale when the losses span more than a decade, labelled in plain numbers
+    (``0.2``, ``1``) rather than matplotlib's default ``2×10⁻¹``; linear otherwise, where
+    a log axis would only crowd the labels."""
+    positive = [v for v in values if v > 0 and math.isfinite(v)]
+    if len(positive) == len(values) and positive and max(positive) / min(positive) > 10:
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.yaxis.set_minor_formatter(NullFormatter())  # a decade or more: the powers of ten suffice
+
+
 def learning_curves(history: list[dict[str, float]], path: Path, title: str = "") -> Path:
-    """Train and validation loss (left) and accuracy (right) per epoch."""
+    """Train and validation loss (left) and accuracy (right) per epoch, as a PNG."""
+    return _save(learning_curves_figure(history, title), path)
+
+
+def learning_curves_figure(history: list[dict[str, float]], title: str = "") -> Figure:
     epochs = np.arange(1, len(history) + 1)
-    fig = Figure(figsize=(10, 4))
+    fig = Figure(figsize=(10, 4), layout="constrained")
     loss_ax, acc_ax = fig.subplots(1, 2)
     for split, style in (("train", "-"), ("val", "--")):
         loss_ax.plot(epochs, [h[f"{split}_loss"] for h in history], style, marker="o", ms=3, label=split)
-        acc_ax.plot(epochs, [100 * h[f"{split}_accuracy"] for h in history], style, marker="o", ms=3, label=split)
+        acc_ax.plot(epochs, [h[f"{split}_accuracy"] for h in history], style, marker="o", ms=3, label=split)
     loss_ax.set(xlabel="epoch", ylabel="loss", title="loss")
-    if all(h["train_loss"] > 0 and h["val_loss"] > 0 for h in history):
-        loss_ax.set_yscale("log")
-    acc_ax.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
+    loss_axis(loss_ax, [h[f"{split}_loss"] for h in history for split in ("train", "val")])
+    acc_ax.set(xlabel="epoch", ylabel="accuracy (fraction correct)", title="accuracy")
     for ax in (loss_ax, acc_ax):
-        ax.grid(alpha=0.3)
+        epoch_axis(ax)
+        ax.grid(alpha=0.3, which="both")
         ax.legend()
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return fig
 
 
 def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: int, path: Path, title: str = "") -> Path:
     """Counts of (true class, predicted class) on the test set, with the counts written in."""
     counts = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(counts, (labels, predictions), 1)
-    fig = Figure(figsize=(6.5, 5.5))
+    fig = Figure(figsize=(6.5, 5.5), layout="constrained")
     ax = fig.subplots()
     image = ax.imshow(np.log1p(counts), cmap="Blues")
     for (i, j), n in np.ndenumerate(counts):
@@ -66,7 +87,7 @@ def misclassified_grid(images: np.ndarray, labels: np.ndarray, predictions: np.n
         return None
     cols = min(9, len(wrong))
     rows = math.ceil(len(wrong) / cols)
-    fig = Figure(figsize=(1.2 * cols, 1.35 * rows))
+    fig = Figure(figsize=(max(1.2 * cols, 6.0), 1.35 * rows + 0.4), layout="constrained")
     axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
     for ax in axes:
         ax.axis("off")
@@ -77,31 +98,49 @@ def misclassified_grid(images: np.ndarray, labels: np.ndarray, predictions: np.n
     return _save(fig, path)
 
 
+# Coinciding curves (runs that share their first epochs) stay visible: each run gets its
+# own line style and marker, and the longer histories are drawn underneath the shorter.
+STYLES = ("-", "--", "-.", ":")
+MARKERS = ("o", "s", "^", "v", "D", "P", "X", "*")
+
+
 def compare_curves(runs: list[tuple[str, list[dict[str, float]]]], path: Path, metric: str = "val_accuracy",
                    title: str = "") -> Path:
+    """:func:`comparison_figure` as a PNG."""
+    return _save(comparison_figure(runs, metric, title), path)
+
+
+def comparison_figure(runs: list[tuple[str, list[dict[str, float]]]], metric: str = "val_accuracy",
+                      title: str = "") -> Figure:
     """One curve per run: ``metric`` per epoch (left) and against training time (right).
 
     The second panel is what compares runs trained for the same wall time rather than
-    the same number of epochs (full-batch vs stochastic gradient descent).
+    the same number of epochs (full-batch vs stochastic gradient descent). Values are
+    plotted as recorded (accuracies are fractions, as in the tables and in MLflow); one
+    legend below both panels names the runs of both.
     """
-    fig = Figure(figsize=(13, 5))
+    fig = Figure(figsize=(13, 5.5), layout="constrained")
     by_epoch, by_time = fig.subplots(1, 2)
-    scale = 100 if "accuracy" in metric else 1
-    label = metric + (" (%)" if "accuracy" in metric else "")
-    for name, history in runs:
-        points = [h for h in history if metric in h]
-        if not points:
-            continue
-        values = [scale * h[metric] for h in points]
-        line, = by_epoch.plot(range(1, len(values) + 1), values, marker="o", ms=3, label=name)
+    drawn = [(name, [h for h in history if metric in h]) for name, history in runs]
+    drawn = [(name, points) for name, points in drawn if points]
+    order = sorted(range(len(drawn)), key=lambda i: -len(drawn[i][1]))  # longest first, i.e. underneath
+    for rank, i in enumerate(order):
+        name, points = drawn[i]
+        values = [h[metric] for h in points]
+        style = dict(ls=STYLES[i % len(STYLES)], marker=MARKERS[i % len(MARKERS)], ms=4, lw=1.6, zorder=2 + rank,
+                     color=f"C{i % 10}", label=name)
+        by_epoch.plot(range(1, len(values) + 1), values, **style)
         if all("epoch_seconds" in h for h in points):
-            by_time.plot(np.cumsum([h["epoch_seconds"] for h in points]), values, marker="o", ms=3,
-                         color=line.get_color(), label=name)
-    by_epoch.set(xlabel="epoch", ylabel=label, title="per epoch")
-    by_time.set(xlabel="training time (s)", ylabel=label, title="against training time")
+            by_time.plot(np.cumsum([h["epoch_seconds"] for h in points]), values, **style)
+    by_epoch.set(xlabel="epoch", ylabel=metric, title="per epoch")
+    by_time.set(xlabel="training time (s)", ylabel=metric, title="against training time")
+    epoch_axis(by_epoch)
     for ax in (by_epoch, by_time):
         ax.grid(alpha=0.3)
-    if runs:
-        by_time.legend(fontsize=8, loc="best")
-    fig.suptitle(title or metric)
-    return _save(fig, path)
+    if drawn:
+        handles, labels = by_epoch.get_legend_handles_labels()
+        by_name = dict(zip(labels, handles))
+        names = [name for name, _ in drawn]
+        fig.legend([by_name[n] for n in names], names, loc="outside lower center", ncols=min(len(names), 3), fontsize=8)
+    fig.suptitle(f"{title}: {metric}" if title else metric)
+    return fig

@@ -104,6 +104,6 @@ def harness_compare_runs(runs: list[RunRecord], folder: Path, title: str, metric
     if shown:
         curves = sorted((r.name, r.history) for r in shown)
         made.append(plots.compare_curves(curves, folder / "comparison.png", metric=metric,
-                                         title=f"{title}: {metric} per epoch".strip(": ")))
+                                         title=title))
     made += tables.write_tables([tables.row_for(r) for r in runs], folder)
     return made
