@@ -21,25 +21,35 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.errors import PluginError
+from harness.errors import ConfigError, PluginError
 from harness.registry import Registry
 
+# ``units: auto`` in a layer spec: the dataset's class count (an output layer that follows
+# ``data=...``), filled in before the layer's factory sees its options.
+AUTO_UNITS = "auto"
 
-def build_layers(registry: Registry, engine: str, specs: list[dict[str, Any]], section: str = "model.layers") -> list[Any]:
+
+def build_layers(registry: Registry, engine: str, specs: list[dict[str, Any]], section: str = "model.layers",
+                 num_classes: int | None = None) -> list[Any]:
     """One object per ``model.layers`` entry, looked up among layers then activations.
 
     An option whose value is itself a list of layer specs (``{type: residual, layers:
     [...]}``) is built first, recursively, and handed to the factory as layer objects:
-    composite layers never need the registry themselves.
+    composite layers never need the registry themselves. ``units: auto`` becomes
+    ``num_classes`` (the dataset's class count), so one model config fits every dataset.
     """
     layers = []
     for i, spec in enumerate(specs):
         options = dict(spec)
         name = options.pop("type")
         where = f"{section}[{i}]"
+        if options.get("units") == AUTO_UNITS:
+            if num_classes is None:
+                raise ConfigError(f"{where}.units: 'auto' means the dataset's class count, which is not known here")
+            options["units"] = num_classes
         for key, value in options.items():
             if _is_layer_list(value):
-                options[key] = build_layers(registry, engine, value, section=f"{where}.{key}")
+                options[key] = build_layers(registry, engine, value, section=f"{where}.{key}", num_classes=num_classes)
         layers.append(registry.create(_kind_of(registry, engine, name, where), name, options, section=where, engine=engine))
     return layers
 

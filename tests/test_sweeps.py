@@ -156,6 +156,44 @@ def test_rerunning_a_crashed_sweep_skips_what_finished_under_the_same_parent(tmp
     assert all("| FINISHED |" in row for row in rows)
 
 
+def dead_pid() -> str:
+    """The pid of a process that has exited (and been reaped)."""
+    gone = subprocess.run(["sh", "-c", "echo $$"], capture_output=True, text=True)
+    return gone.stdout.strip()
+
+
+def test_repair_then_rerun_the_parent_rule(tmp_path):
+    """A launcher killed outright: `runs repair` ends the parent KILLED (not FAILED) and its
+    running child KILLED; the same command again finishes the sweep under that parent, which
+    ends FINISHED without the repair's error tag, the killed attempt tagged superseded."""
+    first = launch(tmp_path, "seed=0,1,2", "tracking.log_model=false")
+    assert first.returncode == 0, first.stderr[-3000:]
+    client = store(tmp_path)
+    (parent,), children = runs_of(client)
+    crashed = next(c for c in children if c.data.params["seed"] == "2")
+    for run_id in (parent.info.run_id, crashed.info.run_id):  # as a SIGKILL leaves them
+        client.update_run(run_id, status="RUNNING")
+        client.set_tag(run_id, "harness.pid", dead_pid())
+    repaired = subprocess.run([HARNESS, "runs", "repair"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert repaired.returncode == 0, repaired.stderr
+    assert client.get_run(parent.info.run_id).info.status == "KILLED"
+    assert client.get_run(crashed.info.run_id).info.status == "KILLED"
+    assert client.get_run(parent.info.run_id).data.tags["harness.error"].startswith("repaired: process")
+
+    again = launch(tmp_path, "seed=0,1,2", "tracking.log_model=false")
+    assert again.returncode == 0, again.stderr[-3000:]
+    (same_parent,), children = runs_of(client)
+    assert same_parent.info.run_id == parent.info.run_id and same_parent.info.status == "FINISHED"
+    assert "harness.error" not in same_parent.data.tags
+    rerun = next(c for c in children if c.data.params["seed"] == "2" and c.info.status == "FINISHED")
+    assert client.get_run(crashed.info.run_id).data.tags["harness.superseded_by"] == rerun.info.run_id
+    assert not any("harness.superseded_by" in c.data.tags for c in children if c.info.status == "FINISHED")
+    table = subprocess.run([HARNESS, "compare", "--out", str(tmp_path / "cmp")], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=300)
+    assert table.returncode == 0, table.stderr
+    assert "1 superseded attempt(s) not shown" in table.stdout
+
+
 def test_compare_command_prints_the_table_and_writes_the_plot(tmp_path):
     assert launch(tmp_path, "optimizer.lr=0.05,0.1", "tracking.log_model=false").returncode == 0
     result = subprocess.run([HARNESS, "compare", "--out", str(tmp_path / "cmp")], cwd=tmp_path,

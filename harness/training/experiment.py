@@ -73,12 +73,12 @@ def build_parts(cfg: DictConfig, registry: Registry) -> Parts:
     s = config_mod.validate(cfg)
     engine_name = s.engine["name"]
     engine = registry.create("engine", engine_name, _options(s.engine), section="engine")
-    layers = build_layers(registry, engine_name, s.model.layers)
+    dataset = registry.create("dataset", s.data["name"], _options(s.data), section="data")
+    layers = build_layers(registry, engine_name, s.model.layers, num_classes=dataset.num_classes)
     loss_name, loss_options = s.model.loss_spec()
     loss = build_loss(registry, engine_name, loss_name, loss_options)
     optimizer = registry.create("optimizer", s.optimizer["name"], _options(s.optimizer), section="optimizer")
     schedule = registry.create("schedule", s.schedule["name"], _options(s.schedule), section="schedule")
-    dataset = registry.create("dataset", s.data["name"], _options(s.data), section="data")
     registry.pm.hook.harness_validate_config(config=s)
     config_mod.check_sections(s, registry.declared_sections())
     return Parts(s, engine, layers, loss, optimizer, schedule, dataset)
@@ -149,7 +149,8 @@ def _run(cfg: DictConfig, pm: PluginManager, run_name: str | None, sweep: SweepJ
     if model.output_dim != parts.dataset.num_classes:
         raise ConfigError(
             f"model.layers: the last layer gives {model.output_dim} outputs but data {s.data['name']!r} "
-            f"has {parts.dataset.num_classes} classes; set the last dense layer's units to {parts.dataset.num_classes}"
+            f"has {parts.dataset.num_classes} classes; set the last dense layer's units to {parts.dataset.num_classes} "
+            f"(or to auto: the dataset's class count)"
         )
     splits = parts.dataset.load().astype(dtype)
     _check_splits(splits, s.data["name"])

@@ -43,7 +43,7 @@ def load_model_files(spec_path: Path, weights_path: Path, pm=None):
     loss = spec["loss"]
     loss_name, loss_options = (loss, {}) if isinstance(loss, str) else (loss["type"], {k: v for k, v in loss.items() if k != "type"})
     model = engine.build_model(
-        build_layers(registry, spec["engine"], spec["layers"]),
+        build_layers(registry, spec["engine"], spec["layers"], num_classes=spec.get("num_classes")),
         build_loss(registry, spec["engine"], loss_name, loss_options),
         input_dim=spec["input_dim"], rng=np.random.default_rng(0), dtype=np.dtype(spec["dtype"]),
     )

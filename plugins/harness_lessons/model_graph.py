@@ -48,11 +48,11 @@ def describe(cfg, registry) -> tuple[list[dict], str]:
     specs = config["model"]["layers"]
     if not isinstance(specs, list) or not specs:
         raise ConfigError("model.layers must be a non-empty list of {type: ..., ...} entries")
-    layers = build_layers(registry, engine_name, specs)
+    dataset = registry.create("dataset", config["data"]["name"], _options(config["data"]), section="data")
+    layers = build_layers(registry, engine_name, specs, num_classes=dataset.num_classes)
     loss_spec = config["model"].get("loss", "softmax_cross_entropy")
     loss_name, loss_options = (loss_spec, {}) if isinstance(loss_spec, str) else (loss_spec["type"], _options(loss_spec, "type"))
     build_loss(registry, engine_name, loss_name, loss_options)
-    dataset = registry.create("dataset", config["data"]["name"], _options(config["data"]), section="data")
 
     rng, dtype = np.random.default_rng(config.get("seed", 0)), np.dtype(config.get("dtype", "float32"))
     dim = dataset.input_dim

@@ -73,10 +73,12 @@ def run_compare(args) -> int:
         # drop every run without the tag, i.e. every single run).
         runs = retrying(client.search_runs, ids, max_results=5000)
         runs = [r for r in runs if "mlflow.parentRunId" not in r.data.tags and r.data.tags.get("harness.sweep") != "parent"]
-        title = args.experiment or "all experiments"
+        title, left_out = args.experiment or "all experiments", 0
     else:
         parent = _sweep_parent(client, args.sweep, uri) if args.sweep else _latest_sweep(client, ids)
-        runs = latest_per_config(children_of(client, parent.info.run_id))
+        children = children_of(client, parent.info.run_id)
+        runs = latest_per_config(children)
+        left_out = len(children) - len(runs)
         title = parent.info.run_name
     if not runs:
         raise HarnessError("nothing to compare: no runs found")
@@ -88,6 +90,9 @@ def run_compare(args) -> int:
         print(table.read_text(), end="")
     if not made:
         raise HarnessError("no plugin draws comparisons (the built-in `reports` plugin does: is it loaded?)")
+    if left_out:
+        print(f"\n{left_out} superseded attempt(s) not shown: runs of a configuration the resumed sweep ran again "
+              f"(tag harness.superseded_by names the run that replaced each)")
     print(f"\nwrote {', '.join(str(p) for p in made)}")
     return 0
 

@@ -2,8 +2,11 @@
 
 A run whose owner process is known to be dead is ended KILLED with a ``harness.error``
 tag saying so. Runs started on another host cannot be checked that way; with
-``older_than`` minutes, those whose last activity is older are ended too. A sweep
-parent left RUNNING ends FINISHED if all its children did, FAILED otherwise.
+``older_than`` minutes, those whose last activity is older are ended too. A sweep's
+parent left RUNNING follows the parent rule (:func:`harness_mlflow.sweep.parent_status`):
+FINISHED if every configuration has a FINISHED run (its launcher died after the last
+job), KILLED otherwise, like the sweep it stood for; re-running the sweep command resumes
+it under the same parent.
 """
 
 from __future__ import annotations
@@ -43,14 +46,13 @@ def _latest_metrics(client, run):
 def repair(client, experiment_ids: list[str], older_than_minutes: float | None = None, dry_run: bool = False) -> list[dict]:
     """End every stale run; return what was (or would be) done."""
     from harness_mlflow.compare import children_of
-    from harness_mlflow.sweep import all_configs_finished
+    from harness_mlflow.sweep import parent_status
 
     report = []
     for run, reason in stale_runs(client, experiment_ids, older_than_minutes):
         status = "KILLED"
         if run.data.tags.get("harness.sweep") == "parent":
-            children = children_of(client, run.info.run_id)
-            status = "FINISHED" if children and all_configs_finished(children) else "FAILED"
+            status = parent_status(children_of(client, run.info.run_id), unfinished="KILLED")
         report.append({"run_id": run.info.run_id, "name": run.info.run_name, "status": status, "reason": reason})
         if not dry_run:
             retrying(client.set_tag, run.info.run_id, "harness.error", f"repaired: {reason}")

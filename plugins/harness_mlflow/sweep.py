@@ -36,6 +36,7 @@ from harness_mlflow.store import client_for, experiment_id, resolve_store, retry
 log = logging.getLogger("harness.mlflow")
 SWEEP_FILE = "harness_mlflow_sweep.json"
 PARENT_TAG = "mlflow.parentRunId"
+SUPERSEDED_TAG = "harness.superseded_by"  # on an attempt a resumed sweep re-ran to the end
 
 
 def sweep_key(sweep: SweepInfo) -> str:
@@ -76,6 +77,27 @@ def all_configs_finished(children) -> bool:
         key = child.data.tags.get("harness.config_hash", child.info.run_id)
         done[key] = done.get(key, False) or child.info.status == "FINISHED"
     return all(done.values())
+
+
+def parent_status(children, unfinished: str = "FAILED") -> str:
+    """The parent rule: FINISHED when every configuration of the sweep has a FINISHED run
+    under it (an attempt killed and then re-run to the end is superseded, not a failure);
+    otherwise ``unfinished``: FAILED for a sweep that ran to its end, KILLED for one whose
+    launcher was stopped or died (``harness runs repair``)."""
+    return "FINISHED" if children and all_configs_finished(children) else unfinished
+
+
+def superseded(children) -> dict[str, str]:
+    """``{run id: id of the FINISHED run of the same configuration}`` for every attempt a
+    resumed sweep replaced (killed or failed, then re-run to the end)."""
+    finished: dict[str, str] = {}
+    for child in children:
+        if child.info.status == "FINISHED":
+            finished.setdefault(child.data.tags.get("harness.config_hash", child.info.run_id), child.info.run_id)
+    return {
+        child.info.run_id: finished[key] for child in children
+        if child.info.status != "FINISHED" and (key := child.data.tags.get("harness.config_hash", child.info.run_id)) in finished
+    }
 
 
 def read_sweep_file(sweep_dir: str | Path) -> dict | None:
@@ -133,6 +155,8 @@ class SweepParent:
             run_id = found[0].info.run_id
             retrying(self.client.update_run, run_id, status="RUNNING")
             retrying(self.client.set_tag, run_id, "harness.pid", identity_tags()["harness.pid"])
+            if "harness.error" in found[0].data.tags:  # what `runs repair` said about the dead launcher
+                retrying(self.client.delete_tag, run_id, "harness.error")
             log.info("resuming sweep %s: jobs that already finished are skipped (tracking.resume_sweeps=false starts afresh)", run_id)
             return run_id
         return None
@@ -157,6 +181,8 @@ class SweepParent:
         children = children_of(self.client, self.parent_id)
         ok = bool(jobs) and all(j.status in ("FINISHED", "SKIPPED") for j in jobs)
         ok = ok and bool(children) and all_configs_finished(children)
+        for run_id, by in superseded(children).items():
+            retrying(self.client.set_tag, run_id, SUPERSEDED_TAG, by)
         try:
             self._summarize(latest_per_config(children))
         except Exception:  # the parent's status matters more than its summary
