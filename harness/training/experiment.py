@@ -104,7 +104,9 @@ def config_hash(params: dict[str, str], unhashed: tuple[str, ...] = ()) -> str:
 def checkpoint_config(cfg: DictConfig, pm: PluginManager) -> tuple[DictConfig, Path, bool]:
     """For ``resume=REF``: the stopped run's own config, its checkpoint directory, and
     whether that directory is a temporary download (to delete once read: see
-    :func:`discard_download`; deleted here already when this raises)."""
+    :func:`discard_download`; deleted here already when this raises). A local run folder
+    is claimed first (:mod:`harness.runlock`): if the run that writes it still trains,
+    resuming it is refused before anything is read; the caller releases it."""
     reference = str(cfg.resume)
     candidate = Path(reference).expanduser()
     downloaded = False
@@ -112,6 +114,10 @@ def checkpoint_config(cfg: DictConfig, pm: PluginManager) -> tuple[DictConfig, P
         # The run folder itself (outputs/<name>/<time>) holds its checkpoint in checkpoint/.
         nested = candidate / "checkpoint"
         directory = nested if nested.is_dir() and not (candidate / checkpoint.MANIFEST).is_file() else candidate
+        try:
+            runlock.claim(source_folder(directory), what="resume: run folder")
+        except OSError as exc:  # a read-only copy of a run: nobody trains in it
+            log.debug("resume: cannot lock %s: %s", source_folder(directory), exc)
     else:
         located = pm.hook.harness_locate_checkpoint(reference=reference, config=cfg)
         if located is None:
@@ -123,6 +129,8 @@ def checkpoint_config(cfg: DictConfig, pm: PluginManager) -> tuple[DictConfig, P
     except BaseException:
         if downloaded:
             discard_download(directory)
+        else:
+            runlock.release(source_folder(directory))
         raise
     saved.paths = cfg.paths  # write new outputs next to this invocation's
     saved.resume = reference
@@ -169,12 +177,12 @@ def _run(cfg: DictConfig, pm: PluginManager, run_name: str | None, sweep: SweepJ
         if cfg.get("resume") is not None:
             cfg, resume_dir, downloaded = checkpoint_config(cfg, pm)
         try:
-            source = None if resume_dir is None or downloaded else source_folder(resume_dir)
-            with runlock.holding(source, what="resume: run folder"):
-                return _prepare_and_train(cfg, pm, registry, run_name, sweep, guard, resume_dir, downloaded)
+            return _prepare_and_train(cfg, pm, registry, run_name, sweep, guard, resume_dir, downloaded)
         finally:
             if downloaded:
                 discard_download(resume_dir)
+            elif resume_dir is not None:
+                runlock.release(source_folder(resume_dir))
     finally:
         if own is not None:
             runlock.release(own)
