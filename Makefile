@@ -7,12 +7,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: train test test-fast venv benchmark example-plugin clean
+.PHONY: train test test-fast test-integration venv benchmark example-plugin clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required; set PYTHON=python3.11")'
 	$(PYTHON) -m venv --clear $(VENV)
-	$(BIN)/python -m pip install --quiet --editable '.[test]'
+	$(BIN)/python -m pip install --quiet --editable '.[test,optuna]'
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -28,6 +28,16 @@ test: $(STAMP)
 ## The quick part of the suite: no training to 98 %, no package-index downloads.
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not network and not fashion" $(ARGS)
+
+## Integration tests (tests/integration): real services and launchers, started by the tests
+## themselves. PostgreSQL ones need Debian's `postgresql` (.ci/run installs it).
+INTEGRATION_STAMP := $(VENV)/.integration
+$(INTEGRATION_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --editable '.[test,optuna,postgres,slurm,ray]'
+	@touch $(INTEGRATION_STAMP)
+
+test-integration: $(INTEGRATION_STAMP)
+	HARNESS_INTEGRATION=1 $(BIN)/python -m pytest tests/integration $(ARGS)
 
 ## A third-party plugin installed the way users do it (pip, check, train, its tests); uninstalled after.
 example-plugin: $(STAMP)

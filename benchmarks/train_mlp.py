@@ -1,18 +1,24 @@
 """How fast the hand-written engine trains the default MLP, against the machine's GEMM bound.
 
-One run measures, on the same machine state:
+Each of ``--runs`` runs measures, on the same machine state:
 
 * seconds per training epoch of the default experiment (784-256-128-10, batch 128,
-  float32), median over the epochs (validation is not timed);
+  float32, 20 epochs), median over its epochs (validation is not timed);
 * the float32 GEMM rate for exactly the matrix products one epoch performs (same
   shapes, same transpositions), hence the epoch's lower bound and our ratio to it;
-* training seconds until the test accuracy first reaches 98.0 % (test accuracy is
-  evaluated after every epoch here, outside the timed part, for this figure only);
-* optionally, with ``--torch-python``, the same model and loop in PyTorch run in
-  another interpreter (the project never depends on torch).
+* training seconds until the test accuracy first reaches 98.0 %, for the default
+  experiment and for ``+experiment=mnist_fast`` (test accuracy is scored after every
+  epoch, outside the timed part, only to find that moment: neither run looks at it);
+* where an epoch goes (``epoch_profile.py``: GEMMs, bias and reductions, activations and
+  loss, optimizer, batch gather, the rest);
+* optionally, with ``--torch-python``, the same model and loop in PyTorch run in another
+  interpreter with as many threads as ours (the project never depends on torch).
 
-Usage: ``python benchmarks/train_mlp.py [--epochs N] [--torch-python PATH]``.
-The last line printed is one JSON object.
+The machine may be shared: each run prints its own figures and the load average around
+it, ratios are taken inside a run, and the last line (one JSON object) gives the medians
+over the runs and every run's figures.
+
+Usage: ``python benchmarks/train_mlp.py [--runs N] [--threads N] [--torch-python PATH]``.
 """
 
 from __future__ import annotations
@@ -27,48 +33,16 @@ import time
 from pathlib import Path
 
 import numpy as np
-from hydra import compose, initialize_config_dir
-
-from harness import hookimpl
-from harness.plugins import load_plugins
-from harness.resources import config_dir
-from harness.training.evaluation import evaluate
-from harness.training.experiment import run_experiment
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from epoch_profile import CATEGORIES, format_breakdown, profile  # noqa: E402
+from runs import train_with_probe  # noqa: E402
+
+from harness.threads import blas_threads, describe_blas, limited  # noqa: E402
+
 TARGET = 0.98
-
-
-class TestAccuracyProbe:
-    """Scores the test set after every epoch (untimed) to find when 98 % is first reached."""
-
-    def __init__(self, test_x: np.ndarray, test_y: np.ndarray):
-        self.test_x, self.test_y = test_x, test_y
-        self.accuracies: list[float] = []
-
-    @hookimpl
-    def harness_epoch_end(self, run, epoch, metrics):
-        _, accuracy, _ = evaluate(run.model, self.test_x, self.test_y, 5000)
-        self.accuracies.append(accuracy)
-
-
-def train_default(epochs: int, overrides: list[str]):
-    from harness_datasets.mnist import load_mnist
-
-    arrays = load_mnist()
-    test_x = arrays.test_images.reshape(10_000, -1).astype(np.float32) * np.float32(1 / 255)
-    test_y = arrays.test_labels.astype(np.int64)
-    with initialize_config_dir(version_base="1.3", config_dir=str(config_dir()), job_name="benchmark"):
-        cfg = compose("config", overrides=[
-            "tracking=none", "progress=never", "diagnostics.enabled=false", "reports.plots=false",
-            "training.checkpoint_every=0", "paths.project_dir=.", "paths.output_dir=.",
-            f"training.epochs={epochs}", *overrides,
-        ])
-    pm = load_plugins(use_env=False)
-    probe = TestAccuracyProbe(test_x, test_y)
-    pm.register(probe, name="benchmark-probe")
-    run = run_experiment(cfg, pm=pm)
-    return run, probe.accuracies
 
 
 def gemm_shapes(batch_sizes: list[int], dims: list[int]) -> list[tuple[str, int, int, int]]:
@@ -119,9 +93,9 @@ def gemm_bound(n_train: int, batch: int, dims: list[int], repeats: int) -> tuple
     return seconds, flops, flops / seconds / 1e9
 
 
-def torch_reference(python: str, epochs: int) -> dict | None:
+def torch_reference(python: str, epochs: int, threads: int) -> dict | None:
     result = subprocess.run(
-        [python, str(HERE / "reference_torch.py"), "--epochs", str(epochs)],
+        [python, str(HERE / "reference_torch.py"), "--epochs", str(epochs), "--threads", str(threads)],
         capture_output=True, text=True, env={**os.environ},
     )
     if result.returncode != 0:
@@ -130,52 +104,121 @@ def torch_reference(python: str, epochs: int) -> dict | None:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=15, help="epochs of the default experiment to time")
-    parser.add_argument("--repeats", type=int, default=30, help="timing samples per GEMM shape")
-    parser.add_argument("--torch-python", default=None, help="an interpreter with torch, for the reference")
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides for the timed run")
-    args = parser.parse_args()
-
-    run, test_acc = train_default(args.epochs, args.overrides)
-    epoch_seconds = [e["epoch_seconds"] for e in run.history]
+def one_run(args, threads: list[str]) -> dict:
+    """Every figure of one run, measured back to back."""
+    load_before = os.getloadavg()[0]
+    default, default_probe = train_with_probe([*threads, *args.overrides])
+    epoch_seconds = [e["epoch_seconds"] for e in default.history]
     sec_per_epoch = statistics.median(epoch_seconds)
-    dims = [784] + [layer["units"] for layer in run.config.model.layers if layer["type"] == "dense"]
-    bound, flops, gflops = gemm_bound(run.sizes["train"], run.batch_size, dims, args.repeats)
-    reached = next((i for i, acc in enumerate(test_acc) if acc >= TARGET), None)
-    time_to_98 = sum(epoch_seconds[: reached + 1]) if reached is not None else None
-    reference = torch_reference(args.torch_python, min(args.epochs, 5)) if args.torch_python else None
-
-    rows = [
-        ("model", "-".join(map(str, dims)) + f", batch {run.batch_size}, {run.config.dtype}"),
-        ("training examples per epoch", f"{run.sizes['train']:,}"),
-        ("seconds per epoch (median)", f"{sec_per_epoch:.3f}  (epochs: {', '.join(f'{s:.2f}' for s in epoch_seconds)})"),
-        ("epoch GEMM work", f"{flops / 1e9:.1f} GFLOP"),
-        ("float32 GEMM rate, same shapes", f"{gflops:.1f} GFLOP/s"),
-        ("GEMM lower bound per epoch", f"{bound:.3f} s"),
-        ("ratio epoch / bound", f"{sec_per_epoch / bound:.2f}"),
-        ("test accuracy per epoch", ", ".join(f"{100 * a:.2f}" for a in test_acc)),
-        ("first epoch at >= 98 %", "not reached" if reached is None else f"{reached + 1} ({time_to_98:.2f} s of training)"),
-        ("final test accuracy (best val epoch)", f"{100 * run.summary['test_accuracy']:.2f} %"),
-    ]
-    if reference:
-        rows.append(("PyTorch seconds per epoch (median)", f"{reference['sec_per_epoch']:.3f}  (torch {reference['torch']}, {reference['threads']} threads)"))
-        rows.append(("PyTorch / ours", f"{reference['sec_per_epoch'] / sec_per_epoch:.2f}x"))
-    width = max(len(name) for name, _ in rows)
-    for name, value in rows:
-        print(f"{name:<{width}}  {value}")
-    summary = {
+    epochs_98, time_98 = default_probe.time_to(TARGET)
+    fast, fast_probe = train_with_probe(["+experiment=mnist_fast", *threads])
+    epochs_98_fast, time_98_fast = fast_probe.time_to(TARGET)
+    parts = profile([*threads, *args.overrides], epochs=3)
+    dims = [784] + [layer["units"] for layer in default.run.config.model.layers if layer["type"] == "dense"]
+    bound, flops, gflops = gemm_bound(default.run.sizes["train"], default.run.batch_size, dims, args.repeats)
+    reference = torch_reference(args.torch_python, 5, blas_threads() or 1) if args.torch_python else None
+    return {
+        "load_before": round(load_before, 2),
+        "load_after": round(os.getloadavg()[0], 2),
         "sec_per_epoch": round(sec_per_epoch, 4),
+        "epoch_seconds": [round(s, 4) for s in epoch_seconds],
         "gemm_bound_sec": round(bound, 4),
         "ratio": round(sec_per_epoch / bound, 3),
         "gemm_gflops": round(gflops, 1),
         "epoch_gflop": round(flops / 1e9, 2),
-        "time_to_98_sec": None if time_to_98 is None else round(time_to_98, 2),
-        "epochs_to_98": None if reached is None else reached + 1,
-        "test_accuracy": round(run.summary["test_accuracy"], 4),
+        "time_to_98_sec": None if time_98 is None else round(time_98, 3),
+        "epochs_to_98": epochs_98,
+        "test_accuracy": round(default.summary["test_accuracy"], 4),
+        "test_accuracy_per_epoch": [round(e["test_accuracy"], 4) for e in default_probe.epochs],
+        "time_to_98_sec_fast": None if time_98_fast is None else round(time_98_fast, 3),
+        "epochs_to_98_fast": epochs_98_fast,
+        "test_accuracy_fast": round(fast.summary["test_accuracy"], 4),
+        "fast_sec_per_epoch": round(statistics.median(e["epoch_seconds"] for e in fast.history), 4),
+        "breakdown": {k: round(v, 4) for k, v in parts.items()},
         "torch_sec_per_epoch": reference["sec_per_epoch"] if reference else None,
+        "ours_over_torch": round(sec_per_epoch / reference["sec_per_epoch"], 3) if reference else None,
+        "torch": f"{reference['torch']}, {reference['threads']} threads" if reference else None,
+        "dims": dims,
+        "batch": default.run.batch_size,
     }
+
+
+def median_of(runs: list[dict], key: str) -> float | None:
+    values = [r[key] for r in runs if r[key] is not None]
+    if len(values) < len(runs):  # a run that never got there counts as the slowest
+        values += [float("inf")] * (len(runs) - len(values))
+    return None if not values else statistics.median(values)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5, help="independent runs; the figures are their medians")
+    parser.add_argument("--repeats", type=int, default=30, help="timing samples per GEMM shape")
+    parser.add_argument("--threads", type=int, default=None, help="training.threads for every run (default: the library's)")
+    parser.add_argument("--torch-python", default=None, help="an interpreter with torch, for the reference")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides for the default run")
+    args = parser.parse_args()
+    threads = [f"training.threads={args.threads}"] if args.threads else []
+
+    runs = []
+    with limited(args.threads):
+        blas = describe_blas()
+        print(f"BLAS: {blas}; {os.cpu_count()} cores; load average before: {os.getloadavg()[0]:.2f}", flush=True)
+        header = (f"{'run':>3} {'load':>10} {'s/epoch':>8} {'bound':>7} {'ratio':>6} {'torch':>7} {'ours/torch':>10} "
+                  f"{'t98':>6} {'ep':>3} {'t98 fast':>8} {'ep':>3}")
+        for i in range(args.runs):
+            run = one_run(args, threads)
+            runs.append(run)
+            if i == 0:
+                print(header)
+            torch_s = f"{run['torch_sec_per_epoch']:.3f}" if run["torch_sec_per_epoch"] else "-"
+            ours_torch = f"{run['ours_over_torch']:.2f}x" if run["ours_over_torch"] else "-"
+            t98 = f"{run['time_to_98_sec']:.2f}" if run["time_to_98_sec"] is not None else "never"
+            t98f = f"{run['time_to_98_sec_fast']:.2f}" if run["time_to_98_sec_fast"] is not None else "never"
+            print(f"{i + 1:>3} {run['load_before']:>4.1f}->{run['load_after']:<4.1f} {run['sec_per_epoch']:8.3f} "
+                  f"{run['gemm_bound_sec']:7.3f} {run['ratio']:6.2f} {torch_s:>7} {ours_torch:>10} {t98:>6} "
+                  f"{run['epochs_to_98'] or '-':>3} {t98f:>8} {run['epochs_to_98_fast'] or '-':>3}", flush=True)
+
+    last = runs[-1]
+    breakdown = {k: statistics.median(r["breakdown"][k] for r in runs) for k in (*CATEGORIES, "epoch", "steps")}
+    summary = {
+        "runs": len(runs),
+        "sec_per_epoch": median_of(runs, "sec_per_epoch"),
+        "gemm_bound_sec": median_of(runs, "gemm_bound_sec"),
+        "ratio": median_of(runs, "ratio"),
+        "gemm_gflops": median_of(runs, "gemm_gflops"),
+        "epoch_gflop": last["epoch_gflop"],
+        "time_to_98_sec": median_of(runs, "time_to_98_sec"),
+        "epochs_to_98": median_of(runs, "epochs_to_98"),
+        "time_to_98_sec_fast": median_of(runs, "time_to_98_sec_fast"),
+        "epochs_to_98_fast": median_of(runs, "epochs_to_98_fast"),
+        "test_accuracy": last["test_accuracy"],
+        "test_accuracy_fast": last["test_accuracy_fast"],
+        "torch_sec_per_epoch": median_of(runs, "torch_sec_per_epoch") if last["torch"] else None,
+        "ours_over_torch": median_of(runs, "ours_over_torch") if last["torch"] else None,
+        "breakdown": {k: round(v, 4) for k, v in breakdown.items()},
+        "blas": blas,
+        "per_run": runs,
+    }
+    print()
+    rows = [
+        ("model", "-".join(map(str, last["dims"])) + f", batch {last['batch']}, float32; {blas}"),
+        ("seconds per epoch (median of runs)", f"{summary['sec_per_epoch']:.3f}"),
+        ("epoch GEMM work", f"{last['epoch_gflop']:.1f} GFLOP at {summary['gemm_gflops']:.1f} GFLOP/s"),
+        ("GEMM lower bound per epoch", f"{summary['gemm_bound_sec']:.3f} s"),
+        ("ratio epoch / bound (median)", f"{summary['ratio']:.2f}"),
+        ("time to 98 % test, default", f"{summary['time_to_98_sec']:.2f} s (epoch {summary['epochs_to_98']})"),
+        ("time to 98 % test, mnist_fast", f"{summary['time_to_98_sec_fast']:.2f} s (epoch {summary['epochs_to_98_fast']})"),
+        ("test accuracy, default / fast (last run)", f"{100 * last['test_accuracy']:.2f} % / {100 * last['test_accuracy_fast']:.2f} %"),
+    ]
+    if last["torch"]:
+        rows.append(("PyTorch seconds per epoch (median)", f"{summary['torch_sec_per_epoch']:.3f} ({last['torch']})"))
+        rows.append(("ours / PyTorch (median of runs)", f"{summary['ours_over_torch']:.2f}x"))
+    rows.append((f"profiled epoch ({breakdown['epoch']:.3f} s), median", ""))
+    rows += format_breakdown(breakdown)
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
     print(json.dumps(summary))
 
 

@@ -69,9 +69,11 @@ class TrainingConfig:
     max_seconds: Optional[float] = None
     checkpoint_every: int = 1
     on_divergence: str = "fail"
+    threads: Optional[int] = None
 
     def check(self) -> None:
         v.integer("training.epochs", self.epochs, low=1)
+        v.optional(v.integer, "training.threads", self.threads, low=1)
         v.one_of("training.on_divergence", self.on_divergence, ON_DIVERGENCE)
         v.optional(v.number, "training.max_seconds", self.max_seconds, low=0, low_open=True)
         v.integer("training.checkpoint_every", self.checkpoint_every, low=0)

@@ -270,6 +270,22 @@ def harness_epoch_end(run: RunInfo, epoch: int, metrics: dict[str, float]) -> No
 
 
 @hookspec
+def harness_train_end(run: RunInfo, model: Model, data: Splits, result: RunResult) -> None:
+    """Training is over, however it stopped (last epoch, time budget, early stopping, a
+    plugin's :class:`harness.StopTraining`); the best epoch's weights are restored if
+    asked; the test set is not scored yet.
+
+    :param run: the run.
+    :param model: the trained model: a plugin may change its weights here (weight
+        averaging swaps its average in), and what it leaves is what is tested and saved.
+    :param data: the splits (to validate a change before it is kept).
+    :param result: the history and summary so far (``epochs``, ``best_epoch``...).
+
+    Not called when training failed or was interrupted.
+    """
+
+
+@hookspec
 def harness_log_metrics(run: RunInfo, records: list[tuple[int, dict[str, float]]]) -> None:
     """Record extra metrics for the run (a tracking plugin implements this).
 

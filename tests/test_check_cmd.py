@@ -106,7 +106,7 @@ def test_a_plugin_that_fails_to_load_fails_a_plain_check_and_is_named(capsys, un
     assert code == 1
     assert ("FAILED TO LOAD (nothing of theirs was checked):\n  rmsprop (rmsprop = brokenplug_rmsprop): "
             "ModuleNotFoundError: No module named 'no_such_module_anywhere'") in out
-    assert lines[-1].endswith(": 3 passed, 0 failed, 0 skipped; 1 plugin failed to load (FAILED)")
+    assert lines[-1].endswith(": 4 passed, 0 failed, 0 skipped; 1 plugin failed to load (FAILED)")  # constant, step, cosine, lr_range
 
 
 def test_the_json_report_names_the_plugin_that_failed_to_load(capsys, unimportable):

@@ -23,7 +23,7 @@ def test_plugins_lists_builtins_with_versions_and_what_they_provide():
     assert result.returncode == 0, result.stderr
     assert "backprop 0.1.0  (harness-backprop: backprop = harness_backprop.plugin)" in result.stdout
     lines = result.stdout.splitlines()
-    assert any(line.split() == ["optimizer:", "adam,", "momentum,", "nesterov,", "sgd"] for line in lines)
+    assert any(line.split() == ["optimizer:", "adam,", "momentum,", "nesterov,", "random_search,", "sgd"] for line in lines)
     assert any(line.strip().startswith("layer:") and "backprop:dense" in line for line in lines)
 
 

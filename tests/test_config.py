@@ -90,7 +90,7 @@ def test_a_section_other_values_interpolate_is_in_use(compose_config, plugins, c
 
 
 def test_unknown_names_list_what_exists(compose_config, plugins):
-    with pytest.raises(PluginError, match=r"^unknown optimizer 'adma'; known: adam, momentum, nesterov, sgd$"):
+    with pytest.raises(PluginError, match=r"^unknown optimizer 'adma'; known: adam, momentum, nesterov, random_search, sgd$"):
         build_parts(compose_config(["optimizer.name=adma"]), Registry(plugins))
     with pytest.raises(PluginError, match=r"^model.layers\[1\]: unknown layer or activation 'rleu'"):
         build_parts(compose_config(["model.layers.1.type=rleu"]), Registry(plugins))

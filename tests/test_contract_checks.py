@@ -393,8 +393,11 @@ def test_an_optimizer_that_barely_moves_fails_the_descent_check():
 def test_the_builtin_optimizers_divide_the_loss_by_far_more_than_ten():
     report = run_suite(Registry(load_plugins({"optim", "gradcheck"}, use_env=False)), checker="optimizer_quadratic")
     ratios = {c.case.subject.name: next(r.error for r in c.results if r.parameter == "descent") for c in report.cases}
-    assert set(ratios) == {"sgd", "momentum", "nesterov", "adam"}
-    assert max(ratios.values()) < 1e-4, ratios
+    gradient = {name: ratio for name, ratio in ratios.items() if name != "random_search"}
+    assert set(gradient) == {"sgd", "momentum", "nesterov", "adam"}
+    assert max(gradient.values()) < 1e-4, ratios
+    # Gradient-free random search passes the check (a tenth of the loss or less) and no more: the chapter's point.
+    assert 1e-4 < ratios["random_search"] < 0.1, ratios
 
 
 def test_a_closure_optimizer_is_called_with_a_closure():

@@ -156,3 +156,37 @@ def _job_config(tmp_path: Path, folder: Path, seed: int):
     from harness.testing import QUIET, compose
 
     return compose([*QUIET, *TINY, f"seed={seed}", f"paths.output_dir={folder}"], output_dir=tmp_path)
+
+
+class RatesSeen:
+    def __init__(self):
+        self.rates: list[float] = []
+
+    @hookimpl
+    def harness_step_end(self, lr):
+        self.rates.append(lr)
+
+
+class LinearPerStep:
+    """A per-step schedule: the rate rises with the fractional epoch."""
+
+    per_step = True
+
+    def lr(self, base_lr, epoch, total_epochs):
+        return base_lr * (1 + epoch)
+
+
+def test_a_per_step_schedule_is_asked_before_every_step(tmp_path):
+    from harness.testing import plugin_manager_with
+
+    class Provides:
+        @hookimpl
+        def harness_register_schedules(self, register):
+            register("linear_per_step", LinearPerStep)
+
+    seen = RatesSeen()
+    train([*TINY, "schedule=constant", "schedule.name=linear_per_step", "optimizer=sgd", "optimizer.lr=0.01"],
+          plugins=[Provides(), seen], output_dir=tmp_path)
+    assert len(seen.rates) == 12  # 6 steps per epoch, 2 epochs
+    assert seen.rates == sorted(seen.rates) and len(set(seen.rates)) == 12
+    assert seen.rates[0] == 0.01 and abs(seen.rates[7] - 0.01 * (1 + 1 + 1 / 6)) < 1e-15

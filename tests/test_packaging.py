@@ -17,7 +17,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILTIN_PACKAGES = ["harness_backprop", "harness_optim", "harness_gradcheck", "harness_datasets", "harness_mlflow",
-                    "harness_progress", "harness_autograd", "harness_diagnostics", "harness_reports"]
+                    "harness_progress", "harness_autograd", "harness_diagnostics", "harness_reports",
+                    "harness_lessons"]
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,7 @@ def wheel(tmp_path_factory) -> Path:
         capture_output=True, text=True, timeout=600,
     )
     assert built.returncode == 0, built.stderr[-2000:]
-    (built,) = out.glob("harness-*.whl")
+    (built,) = out.glob("harness_backprop-*.whl")
     return built
 
 
@@ -40,11 +41,19 @@ def wheel(tmp_path_factory) -> Path:
 def test_wheel_contains_core_plugins_and_configs(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "harness/conf/config.yaml" in names
-    for group in ("engine", "model", "optimizer", "schedule", "gd", "data", "tracking", "experiment"):
+    for group in ("model", "gd", "experiment", "remedy", "budget", "tracking"):
         assert any(n.startswith(f"harness/conf/{group}/") for n in names), group
+    # Built-in plugins ship their own options, exactly as a third-party plugin does.
+    for package, group in (("harness_backprop", "engine"), ("harness_autograd", "engine"), ("harness_optim", "optimizer"),
+                           ("harness_optim", "schedule"), ("harness_datasets", "data"), ("harness_mlflow", "tracking"),
+                           ("harness_diagnostics", "diagnostics"), ("harness_reports", "reports"),
+                           ("harness_progress", "progress")):
+        assert any(n.startswith(f"{package}/conf/{group}/") and n.endswith(".yaml") for n in names), (package, group)
     for package in BUILTIN_PACKAGES:
         assert f"{package}/__init__.py" in names
     assert "hydra_plugins/harness_searchpath/__init__.py" in names
+    assert {"hydra_plugins/harness_optuna_sweeper/__init__.py", "hydra_plugins/harness_optuna_sweeper/_study.py",
+            "harness/conf/experiment/lr_search.yaml"} <= names
     assert not any(n.startswith(("plugins/", "tests/", "conf/")) for n in names)
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()

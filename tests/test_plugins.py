@@ -13,7 +13,7 @@ from harness.registry import Registry
 
 from fake_plugins import make_distribution
 
-BUILTINS = {"backprop", "optim", "gradcheck", "datasets", "mlflow", "progress", "autograd", "diagnostics", "reports"}
+BUILTINS = {"backprop", "optim", "gradcheck", "datasets", "mlflow", "progress", "autograd", "diagnostics", "reports", "lessons"}
 
 GOOD = """
 from harness import hookimpl
@@ -97,7 +97,7 @@ def test_unknown_name_lists_the_known_ones(plugins):
     registry = Registry(plugins)
     with pytest.raises(PluginError) as excinfo:
         registry.get("optimizer", "adma")
-    assert str(excinfo.value) == "unknown optimizer 'adma'; known: adam, momentum, nesterov, sgd"
+    assert str(excinfo.value) == "unknown optimizer 'adma'; known: adam, momentum, nesterov, random_search, sgd"
 
 
 def test_unknown_option_lists_accepted_ones(plugins):

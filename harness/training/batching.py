@@ -30,5 +30,20 @@ def epoch_batches(n: int, batch_size: int, rng: np.random.Generator, shuffle: bo
         yield order[start:start + batch_size]
 
 
+def gather_rows(x: np.ndarray, index: slice | np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """``x[index]``, written into the first ``len(index)`` rows of ``out`` when given.
+
+    One copy and no allocation per step: a batch of 128 rows of 784 floats is 400 kB, and a fresh
+    array each step costs page faults. ``mode="clip"`` is only there because
+    ``np.take(..., out=)`` with the default ``"raise"`` copies twice (into a temporary,
+    then into ``out``) to leave ``out`` untouched on a bad index; the indices here come
+    from a permutation of ``range(len(x))`` and are always valid. A slice is returned as
+    a view.
+    """
+    if isinstance(index, slice) or out is None:
+        return x[index]
+    return np.take(x, index, axis=0, out=out[: len(index)], mode="clip")
+
+
 def steps_per_epoch(n: int, batch_size: int) -> int:
     return -(-n // batch_size)

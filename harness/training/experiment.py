@@ -27,6 +27,7 @@ from harness.model import build_layers, build_loss
 from harness.plugins import PluginManager, activated, get_plugin_manager, get_registry
 from harness.records import RunInfo, RunResult, Splits, SweepJob
 from harness.registry import Registry
+from harness.threads import describe_blas, limited
 from harness.training import checkpoint
 from harness.training.batching import steps_per_epoch
 from harness.training.interrupts import InterruptGuard, StopRequested
@@ -250,6 +251,7 @@ def _prepare_and_train(cfg: DictConfig, pm: PluginManager, registry: Registry, r
             result.status, result.skipped = "FINISHED", True
             result.summary.update(finished.summary)
             result.history = list(finished.history)
+            result.diverged_step = finished.diverged_step  # a recorded divergence stays one (a search tells it failed)
             return Outcome(run, result, None)
     trainer = Trainer(
         run, result, model, parts.engine, parts.optimizer, parts.schedule, splits, pm,
@@ -260,10 +262,14 @@ def _prepare_and_train(cfg: DictConfig, pm: PluginManager, registry: Registry, r
         trainer.resume(resume_dir)
         if downloaded:
             discard_download(resume_dir)  # read: not kept for the hours the run may take
-    try:
-        trainer.fit()
-    finally:
-        guard.closing = True  # the run is over (recorded): a signal now stops the process after it
+    with limited(s.training.threads) as threads:
+        log.info("BLAS: %s", describe_blas())
+        if threads is not None:  # the count in force, whether set here or by the library
+            result.summary["blas_threads"] = threads
+        try:
+            trainer.fit()
+        finally:
+            guard.closing = True  # the run is over (recorded): a signal now stops the process after it
     return Outcome(run, result, model)
 
 

@@ -24,7 +24,7 @@ from harness.contracts import ClosureOptimizer, Model, Optimizer, Schedule, Step
 from harness.errors import DivergenceError, StopTraining, TrackingError
 from harness.records import RunInfo, RunResult, Splits
 from harness.training import arrays, checkpoint
-from harness.training.batching import epoch_batches
+from harness.training.batching import epoch_batches, gather_rows
 from harness.training.divergence import check_weights, divergence
 from harness.training.evaluation import evaluate
 from harness.training.interrupts import InterruptGuard, StopRequested
@@ -133,6 +133,7 @@ class Trainer:
         if st.best_arrays is not None and (st.best_epoch != len(st.history) - 1 or self.result.diverged):
             log.info("restoring the weights of epoch %d (best validation accuracy %.2f%%)", st.best_epoch + 1, 100 * st.best_val_accuracy)
             arrays.restore(self.model, st.best_arrays)
+        self.hook.harness_train_end(run=self.run, model=self.model, data=self.splits, result=self.result)
 
     def _epoch_end_hook(self, epoch: int, metrics: dict[str, float]) -> None:
         try:
@@ -172,12 +173,14 @@ class Trainer:
         started = time.perf_counter()
         done_before = st.epoch_seconds
         batches = epoch_batches(len(y), self.batch_size, self.shuffle_rng, self.settings.gd.shuffle)
+        batch_buffer = np.empty((self.batch_size, *x.shape[1:]), dtype=x.dtype) if self.batch_size < len(y) else None
+        first = st.batches_done  # the epoch's first step here (the rate above is its rate)
         for i, index in enumerate(batches):
-            if i < st.batches_done:
+            if i < first:
                 continue
-            if self.per_step_lr and i > st.batches_done:
+            if self.per_step_lr and i > first:
                 lr = self._lr(epoch + i / per_epoch)
-            xb, yb = x[index], y[index]
+            xb, yb = gather_rows(x, index, batch_buffer), y[index]
             if augment is not None:
                 xb = augment(xb, self.data_rng)
             loss, outputs = model.train_batch(xb, yb)

@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 
 from harness import LayerStackModel
+
+from harness_autograd.tangents import tangent
 from harness_autograd.tensor import Tensor, no_grad
 
 
@@ -49,7 +51,8 @@ class TensorModel(LayerStackModel):
 
 
 class AutogradEngine:
-    """Builds :class:`TensorModel`; answers gradient checks from the graph."""
+    """Builds :class:`TensorModel`; answers gradient checks from the graph, in reverse
+    mode (``layer_gradients``: ``Jᵀ·u``) and forward mode (``layer_jvp``: ``J·v``)."""
 
     name = "autograd"
 
@@ -73,6 +76,25 @@ class AutogradEngine:
             for name, tensor in layer.tensors.items()
         }
         return inputs.grad, grads
+
+    def layer_jvp(self, layer, x: np.ndarray, d_input: np.ndarray, d_params: dict[str, np.ndarray]):
+        """``(layer(x), J·v)``: forward mode, ``v`` = the input tangent and parameter tangents.
+
+        The layer is applied once with its graph recorded, then tangents are pushed from
+        the input and the named parameters to the output (:func:`tangents.tangent`).
+        """
+        inputs = Tensor(x, requires_grad=True)
+        output = layer(inputs, True)
+        seeds = {inputs: d_input}
+        for name, direction in d_params.items():
+            seeds[layer.tensors[name]] = direction  # the leaf this very call read
+        return output.data, tangent(output, seeds)
+
+    def loss_jvp(self, loss, outputs: np.ndarray, labels: np.ndarray, d_outputs: np.ndarray):
+        """``(loss, d loss)`` along the tangent ``d_outputs`` of the outputs: forward mode."""
+        logits = Tensor(outputs, requires_grad=True)
+        value = loss(logits, labels)
+        return value.data.item(), tangent(value, {logits: d_outputs}).item()
 
     def loss_forward(self, loss, outputs: np.ndarray, labels: np.ndarray) -> float:
         """The loss as a Python number (complex if the outputs are: complex-step checks)."""

@@ -15,7 +15,10 @@ from typing import Any
 import numpy as np
 
 from harness import LayerStackModel
+
+from harness_autograd.dual import Dual
 from harness_autograd.scalar_layers import to_array, to_rows
+from harness_autograd.tangents import NoTangentRule
 
 log = logging.getLogger("harness.scalar")
 LARGE = 20_000  # parameters beyond which a run takes minutes per epoch, not seconds
@@ -44,7 +47,8 @@ class ScalarModel(LayerStackModel):
 
 
 class ScalarEngine:
-    """Builds :class:`ScalarModel`; answers gradient checks from ``Value`` graphs."""
+    """Builds :class:`ScalarModel`; answers gradient checks from ``Value`` graphs (reverse
+    mode) and from ``Dual`` numbers (forward mode)."""
 
     name = "scalar"
 
@@ -75,6 +79,32 @@ class ScalarEngine:
         d_input = np.array([[value.grad for value in row] for row in inputs], dtype=x.dtype)
         return d_input, {name: grad.copy() for name, grad in layer.grads.items()}
 
+    def layer_jvp(self, layer, x: np.ndarray, d_input: np.ndarray, d_params: dict[str, np.ndarray]):
+        """``(layer(x), J·v)`` from one pass of ``Dual`` numbers through the layer.
+
+        A layer without parameters runs on dual rows as it runs on ``Value`` rows; one
+        with parameters evaluates itself with dual weights through ``forward_with(rows,
+        params)``, since its own call reads its ``Value`` neurons.
+        """
+        rows = dual_rows(x, d_input)
+        if layer.params:
+            forward_with = getattr(layer, "forward_with", None)
+            if forward_with is None:
+                raise NoTangentRule(f"scalar layer {layer.kind!r} has parameters but no forward_with(rows, params)")
+            params = {
+                name: _dual_nested(value, d_params.get(name, np.zeros_like(value)))
+                for name, value in layer.params.items()
+            }
+            outputs = forward_with(rows, params)
+        else:
+            outputs = layer(rows, True)
+        return to_array(outputs, x.dtype), np.array([[value.tangent for value in row] for row in outputs], dtype=x.dtype)
+
+    def loss_jvp(self, loss, outputs: np.ndarray, labels: np.ndarray, d_outputs: np.ndarray):
+        """``(loss, d loss)`` along ``d_outputs``, from one pass of ``Dual`` numbers."""
+        value = loss(dual_rows(outputs, d_outputs), labels.tolist())
+        return float(value.data), float(value.tangent)
+
     def loss_forward(self, loss, outputs: np.ndarray, labels: np.ndarray) -> float:
         return float(loss(to_rows(outputs), labels.tolist()).data)
 
@@ -83,3 +113,15 @@ class ScalarEngine:
         loss(rows, labels.tolist()).backward()
         return np.array([[value.grad for value in row] for row in rows], dtype=outputs.dtype)
 
+
+
+def dual_rows(x: np.ndarray, tangents: np.ndarray) -> list[list[Dual]]:
+    """A batch and its tangent as rows of ``Dual`` numbers."""
+    return [[Dual(a, t) for a, t in zip(row, trow)] for row, trow in zip(x.tolist(), tangents.tolist())]
+
+
+def _dual_nested(value: np.ndarray, direction: np.ndarray):
+    """An array and its tangent as nested lists of ``Dual`` (a scalar stays one)."""
+    if value.ndim == 0:
+        return Dual(value.item(), float(direction))
+    return [_dual_nested(v, d) for v, d in zip(value, direction)]

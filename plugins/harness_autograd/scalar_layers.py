@@ -13,6 +13,8 @@ weights before each pass (``load``) and their gradients back after it
 
 from __future__ import annotations
 
+from operator import methodcaller
+
 import numpy as np
 
 from harness import validation as v
@@ -43,7 +45,8 @@ class ScalarLayer:
 
 
 class Activation(ScalarLayer):
-    """``fn`` applied to every value of every row."""
+    """``fn`` applied to every value of every row: a method call, so rows of ``Value``
+    (reverse mode) and rows of ``Dual`` (forward mode) go through the same code."""
 
     def __call__(self, rows: Rows, train: bool) -> Rows:
         fn = self.fn
@@ -52,17 +55,17 @@ class Activation(ScalarLayer):
 
 class ReLU(Activation):
     kind = "relu"
-    fn = staticmethod(Value.relu)
+    fn = methodcaller("relu")
 
 
 class Tanh(Activation):
     kind = "tanh"
-    fn = staticmethod(Value.tanh)
+    fn = methodcaller("tanh")
 
 
 class Sigmoid(Activation):
     kind = "sigmoid"
-    fn = staticmethod(Value.sigmoid)
+    fn = methodcaller("sigmoid")
 
 
 class Dense(ScalarLayer):
@@ -101,6 +104,12 @@ class Dense(ScalarLayer):
         self.load()
         layer = self.layer
         return [layer(row) for row in rows]
+
+    def forward_with(self, rows, params: dict) -> list:
+        """``x W + b`` with explicit weights: nested lists of any number type (``Dual``
+        for forward mode), ``W`` as ``(fan_in, units)``; the same sums as the neurons'."""
+        columns = list(zip(*params["W"]))
+        return [[sum([w * x for w, x in zip(column, row)], bias) for column, bias in zip(columns, params["b"])] for row in rows]
 
 
 class SoftmaxCrossEntropy:

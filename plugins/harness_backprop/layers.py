@@ -6,6 +6,7 @@ import numpy as np
 
 from harness import validation as v
 from harness import check_scheme, init_weights
+from harness_backprop.scratch import Scratch
 
 
 class Dense:
@@ -14,10 +15,16 @@ class Dense:
     Backward, given ``dZ = dL/dZ``: ``dW = Xᵀ dZ``, ``db = Σ_rows dZ``,
     ``dX = dZ Wᵀ``. The first layer of a model skips ``dX`` (nobody needs the gradient
     of the pixels), which saves a third of its backward work.
+
+    In training mode ``Z`` and ``dX`` are written into the layer's own scratch arrays
+    (see :mod:`harness_backprop.scratch`): the bias is added in the GEMM's output
+    buffer, and a model may apply the next activation there too (``private_output``:
+    nobody but the next layer reads ``Z``).
     """
 
     kind = "dense"
     check_options = {"units": 3}  # what gradient checks build it with
+    private_output = True
 
     def __init__(self, units: int, init: str = "he", init_scale: float | None = None):
         self.units = v.integer("units", units, low=1)
@@ -26,6 +33,7 @@ class Dense:
         self.needs_input_grad = True
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
+        self._scratch = Scratch()
 
     def build(self, input_dim: int, rng: np.random.Generator, dtype) -> int:
         weights = init_weights(self.init, rng, input_dim, self.units, dtype, self.init_scale)
@@ -35,16 +43,22 @@ class Dense:
 
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
         self.x = x
-        z = x @ self.params["W"]
-        z += self.params["b"]
-        return z
+        weights = self.params["W"]
+        if train:
+            dtype = x.dtype if x.dtype == weights.dtype else np.result_type(x, weights)
+            z = np.matmul(x, weights, out=self._scratch.get("z", (len(x), weights.shape[1]), dtype))
+        else:
+            z = np.matmul(x, weights)
+        return np.add(z, self.params["b"], out=z)
 
     def backward(self, dz: np.ndarray) -> np.ndarray | None:
         np.matmul(self.x.T, dz, out=self.grads["W"])
-        np.sum(dz, axis=0, out=self.grads["b"])
+        np.add.reduce(dz, axis=0, out=self.grads["b"])  # np.sum's own call, without its wrapper
         if not self.needs_input_grad:
             return None
-        return dz @ self.params["W"].T
+        weights = self.params["W"]
+        dtype = dz.dtype if dz.dtype == weights.dtype else np.result_type(dz, weights)
+        return np.matmul(dz, weights.T, out=self._scratch.get("dx", (len(dz), weights.shape[0]), dtype))
 
 
 class Dropout:
@@ -62,6 +76,7 @@ class Dropout:
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
         self.rng = np.random.default_rng(0)
+        self._scratch = Scratch()
 
     def build(self, input_dim: int, rng: np.random.Generator, dtype) -> int:
         self.reseed(int(rng.integers(2**63)))
@@ -74,9 +89,15 @@ class Dropout:
         if not train or self.rate == 0:
             self.mask = None
             return x
-        keep = self.rng.random(x.shape, dtype=np.float32) >= self.rate
-        self.mask = keep.astype(x.dtype) * np.asarray(1.0 / (1.0 - self.rate), dtype=x.dtype)
-        return x * self.mask
+        scratch, shape = self._scratch, x.shape
+        draws = self.rng.random(dtype=np.float32, out=scratch.get("draws", shape, np.float32))
+        keep = np.greater_equal(draws, self.rate, out=scratch.get("keep", shape, np.bool_))
+        self.mask = scratch.get("mask", shape, x.dtype)
+        np.copyto(self.mask, keep)  # then scale: no 32 kB cast buffer, as bool × float has
+        self.mask *= np.asarray(1.0 / (1.0 - self.rate), dtype=x.dtype)
+        return np.multiply(x, self.mask, out=scratch.get("out", shape, x.dtype))
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        return dout if self.mask is None else dout * self.mask
+        if self.mask is None:
+            return dout
+        return np.multiply(dout, self.mask, out=self._scratch.get("dx", dout.shape, np.result_type(dout, self.mask)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from harness import validation as v
+from harness_backprop.scratch import Scratch
 
 
 class SoftmaxCrossEntropy:
@@ -22,18 +23,23 @@ class SoftmaxCrossEntropy:
 
     def __init__(self, label_smoothing: float = 0.0):
         self.label_smoothing = v.number("label_smoothing", label_smoothing, low=0, high=1, high_open=True)
+        self._scratch = Scratch()
 
     def forward(self, z: np.ndarray, y: np.ndarray) -> float:
         rows = self._rows(len(y))
         eps = self.label_smoothing
-        shifted = z - z.max(axis=1, keepdims=True)
-        picked = shifted[rows, y].sum()
+        # ufunc reductions called directly: np.max / np.sum / .sum() are Python wrappers
+        # around these very calls, and with ten classes the wrappers cost more than the work
+        get, column = self._scratch.get, (len(z), 1)
+        row_max = np.maximum.reduce(z, axis=1, keepdims=True, out=get("max", column, z.dtype))
+        shifted = np.subtract(z, row_max, out=get("probs", z.shape, z.dtype))
+        picked = np.add.reduce(shifted[rows, y])
         if eps:
-            picked = (1 - eps) * picked + eps / z.shape[1] * shifted.sum()
+            picked = (1 - eps) * picked + eps / z.shape[1] * np.add.reduce(shifted, axis=None)
         probs = np.exp(shifted, out=shifted)
-        total = probs.sum(axis=1, keepdims=True)
-        loss = (np.log(total).sum() - picked) / len(y)
-        probs /= total
+        total = np.add.reduce(probs, axis=1, keepdims=True, out=get("total", column, z.dtype))
+        loss = (np.add.reduce(np.log(total, out=get("log_total", column, z.dtype)), axis=None) - picked) / len(y)
+        np.divide(probs, total, out=probs)
         self.probs, self.y, self.rows = probs, y, rows
         return float(loss)
 

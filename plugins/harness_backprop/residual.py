@@ -18,6 +18,7 @@ import numpy as np
 from harness import LayerBlock
 from harness_backprop.activations import Tanh
 from harness_backprop.layers import Dense
+from harness_backprop.scratch import Scratch
 
 CHECK_WIDTH = 5  # the input size the gradient checkers build layers with
 
@@ -38,19 +39,22 @@ class Residual(LayerBlock):
 
     def __init__(self, layers: list):
         super().__init__(layers, is_layer=_is_layer)
+        self._scratch = Scratch()
 
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
         self.sync_params()
         h = x
         for layer in self.layers:
             h = layer.forward(h, train)
-        return x + h
+        if not train:
+            return x + h
+        return np.add(x, h, out=self._scratch.get("out", np.broadcast_shapes(x.shape, h.shape), np.result_type(x, h)))
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         grad = dout
         for layer in reversed(self.layers):
             grad = layer.backward(grad)
-        return dout + grad
+        return np.add(dout, grad, out=self._scratch.get("dx", np.broadcast_shapes(dout.shape, grad.shape), np.result_type(dout, grad)))
 
 
 def _is_layer(obj) -> bool:

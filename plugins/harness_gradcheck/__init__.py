@@ -8,6 +8,8 @@ Each checker returns :class:`CheckResult` records, one per parameter or aspect, 
   where the component carries a complex input (skipped with the reason elsewhere);
 * ``cross_engine``: a name registered for several engines gives the same gradients in
   each, on the same weights and input (relative error < 1e-10);
+* ``jvp_vjp``: an engine with forward mode gives Jacobian-vector products that are the
+  transposes of its gradients, ``⟨J·v, u⟩ = ⟨v, Jᵀ·u⟩`` (relative error < 1e-10);
 * ``resume``: a layer trained, checkpointed, restored into a fresh model and trained on
   is bit-identical to an uninterrupted run;
 * ``optimizer_quadratic``: an optimizer divides a convex quadratic's loss by ten at its
@@ -24,6 +26,7 @@ from harness_gradcheck.central import CentralDifference
 from harness_gradcheck.complex_step import ComplexStep
 from harness_gradcheck.cross_engine import CrossEngine
 from harness_gradcheck.dataset_check import DatasetContract
+from harness_gradcheck.jvp_vjp import JvpVjp
 from harness_gradcheck.numerics import relative_error
 from harness_gradcheck.optimizer_check import OptimizerQuadratic
 from harness_gradcheck.resume_check import ResumeCheck
@@ -31,6 +34,6 @@ from harness_gradcheck.results import CheckResult
 from harness_gradcheck.schedule_check import ScheduleContract
 
 __all__ = [
-    "CentralDifference", "CheckResult", "ComplexStep", "CrossEngine", "DatasetContract", "OptimizerQuadratic",
+    "CentralDifference", "CheckResult", "ComplexStep", "CrossEngine", "DatasetContract", "JvpVjp", "OptimizerQuadratic",
     "ResumeCheck", "ScheduleContract", "relative_error",
 ]

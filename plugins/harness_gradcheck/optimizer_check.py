@@ -7,9 +7,9 @@ An optimizer has no gradient to compare, but three promises a run relies on:
   per-name state is exercised, the start 0.1 per coordinate from the minimum) must
   divide the loss by at least ``1 / DESCENT_RATIO`` (ten). The measured "error" is the
   loss ratio after/before. Any working optimizer does far better at a usual rate: SGD at
-  0.01 shrinks every coordinate's distance by ``1 − 0.01λ`` per step, Adam (1e-3) and
-  Lion (3e-4), which move each coordinate by about their rate per step, cover 0.1 in a
-  few hundred steps. An optimizer whose step is far too small to train anything (``1e-7·g``
+  0.01 shrinks every coordinate's distance by ``1 − 0.01λ`` per step; Adam (1e-3) and
+  sign-based optimizers (3e-4), which move each coordinate by about their rate per step,
+  cover 0.1 in a few hundred steps. An optimizer whose step is far too small to train anything (``1e-7·g``
   at its default rate) barely moves the loss and fails: merely "not going up" proves
   nothing.
 * **state round trip**: ``state_dict()`` is a snapshot (later steps do not change it)

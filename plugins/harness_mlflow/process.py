@@ -7,6 +7,9 @@ is the core's (:class:`harness.ProcessIdentity`), shared with the run folder's l
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from harness import ProcessIdentity
 from harness import owner_alive as _owner_alive
 
@@ -14,7 +17,29 @@ PREFIX = "harness."
 
 
 def identity_tags() -> dict[str, str]:
-    return ProcessIdentity.current().as_dict(PREFIX)
+    return {**ProcessIdentity.current().as_dict(PREFIX), **scheduler_tags()}
+
+
+def scheduler_tags() -> dict[str, str]:
+    """In a submitit job (``hydra/launcher=submitit_slurm`` or ``submitit_local``): the job
+    id and its log files, so a run's output is found from the run (and a SLURM job from
+    ``sacct``). Empty anywhere else."""
+    executor = os.environ.get("SUBMITIT_EXECUTOR")
+    if not executor:
+        return {}
+    tags = {"harness.submitit.executor": executor}
+    try:
+        import submitit
+
+        env = submitit.JobEnvironment()
+        tags.update({
+            "harness.submitit.job_id": str(env.job_id),
+            "harness.submitit.stdout": str(Path(env.paths.stdout).resolve()),
+            "harness.submitit.stderr": str(Path(env.paths.stderr).resolve()),
+        })
+    except Exception as exc:  # an unknown executor or submitit version: say so, don't fail the run
+        tags["harness.submitit.error"] = f"{type(exc).__name__}: {exc}"[:500]
+    return tags
 
 
 def owner_alive(tags: dict[str, str]) -> bool | None:
