@@ -172,7 +172,8 @@ def test_sigkill_while_the_wheel_is_rebuilt_leaves_nothing_in_tmp_and_the_next_s
     root, tmp = tmp_path / "cache", tmp_path / "tmp"
     tmp.mkdir()
     script = textwrap.dedent(f"""
-                from pathlib import Path
+        import time
+        from pathlib import Path
         from harness_datasets import mnist
 
         def slow_pip(dest):
