@@ -13,6 +13,17 @@ Then it reconciles the store with what every job recorded it logged, prints one 
 per run and, as its last line, one JSON object with ``started``, ``finished``,
 ``failed``, ``killed``, ``running`` (must be 0) and ``metrics_lost`` (must be 0).
 
+Two more classes of fault follow, in the same store:
+
+4. diagnostics through a SIGKILL: a run with diagnostics on is killed inside its last
+   epoch, ``harness runs repair`` ends it, ``resume=<run id>`` finishes it; every
+   diagnostics record of an uninterrupted twin must be in its MLflow history
+   (``diagnostics_lost`` counts the steps missing, must be 0);
+5. Ctrl-C on a joblib sweep: SIGINT to the sweep's process group while both workers
+   train; every run must end KILLED, none RUNNING (``ctrl_c_sweep``: its exit code, which
+   must be 130, the runs left RUNNING, which count in ``running``, and whether a traceback
+   was printed).
+
 Usage: ``python benchmarks/faults.py [--jobs 12] [--n-jobs 4] [--seed 0] [--keep DIR]``
 """
 
@@ -22,7 +33,9 @@ import argparse
 import json
 import os
 import random
+import selectors
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -70,6 +83,83 @@ def repair(project: Path) -> str:
     return result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr.strip()
 
 
+def fixture_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": f"{FIXTURE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+            "MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONUNBUFFERED": "1"}
+
+
+EPOCH_METRICS = {"train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "epoch_seconds",
+                 "samples_per_second", "test_accuracy", "test_loss", "train_seconds", "epochs", "best_epoch",
+                 "best_val_accuracy", "steps"}
+DIAG_RUN = ["data=blobs", "data.n_samples=1000", "model.layers.4.units=3", "gd=sgd", "optimizer=sgd",
+            "optimizer.lr=0.01", "training.epochs=3", "progress=never", "reports.plots=false",
+            "tracking.log_model=false", "diagnostics.every_steps=50", "diagnostics.plots=false"]
+
+
+def diagnostics_round(project: Path) -> dict:
+    """SIGKILL inside epoch 3 with diagnostics on, repair, resume by id; compared with a twin
+    trained without interruption: the diagnostics steps its history misses."""
+    env = fixture_env()
+    plan = project / "diagnostics_plan.json"
+    plan.write_text(json.dumps({"0": {"kind": "sigkill", "at_step": 1500}}))  # 600 steps an epoch
+    train = [str(BIN / "harness-train"), *DIAG_RUN]
+    subprocess.run([*train, "name=faults_diag_twin"], cwd=project, env=env, capture_output=True, timeout=3600)
+    killed = subprocess.run([*train, "name=faults_diag", f"+faults.plan={plan}"], cwd=project, env=env,
+                            capture_output=True, timeout=3600)
+    plan.write_text("{}")
+    repaired = repair(project)
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("faults_diag").experiment_id])
+    resumed = subprocess.run([*train[:1], f"resume={run.info.run_id}"], cwd=project, env=env, capture_output=True,
+                             timeout=3600)
+    (twin,) = client.search_runs([client.get_experiment_by_name("faults_diag_twin").experiment_id])
+    run = client.get_run(run.info.run_id)
+    expected, lost_steps, duplicated = 0, set(), 0
+    for key in twin.data.metrics:
+        if key in EPOCH_METRICS:
+            continue
+        want = {m.step for m in client.get_metric_history(twin.info.run_id, key)}
+        got = [m.step for m in client.get_metric_history(run.info.run_id, key)]
+        expected = max(expected, len(want))
+        lost_steps |= want - set(got)
+        duplicated += len(got) - len(set(got))
+    print(f"  diagnostics: killed exit {killed.returncode}, repair: {repaired}, resumed exit {resumed.returncode}, "
+          f"{run.info.status}; {expected} records expected, {len(lost_steps)} lost", file=sys.stderr)
+    return {"records": expected, "lost": len(lost_steps), "duplicated": duplicated, "status": run.info.status,
+            "running": int(run.info.status == "RUNNING")}
+
+
+def ctrl_c_round(project: Path, n_jobs: int = 2) -> dict:
+    """Ctrl-C (SIGINT to the process group) on a joblib sweep while its workers train."""
+    command = [str(BIN / "harness-train"), "-m", "hydra/launcher=joblib", f"hydra.launcher.n_jobs={n_jobs}",
+               "data=blobs", "data.n_samples=12000", "model.layers.4.units=3", "gd=sgd", "optimizer=sgd",
+               "training.epochs=2", "optimizer.lr=0.01,0.02,0.03", "name=faults_ctrlc", "progress=never",
+               "reports.plots=false", "tracking.log_model=false"]
+    process = subprocess.Popen(command, cwd=project, env=fixture_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    lines, training = [], 0
+    selector = selectors.DefaultSelector()
+    selector.register(process.stdout, selectors.EVENT_READ)
+    deadline = time.time() + 3600
+    while training < min(n_jobs, 3) and time.time() < deadline and selector.select(timeout=60):
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        training += "epoch 1/2" in line
+    os.killpg(process.pid, signal.SIGINT)
+    rest, _ = process.communicate(timeout=3600)
+    output = "".join(lines) + rest
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("faults_ctrlc")
+    runs = client.search_runs([experiment.experiment_id]) if experiment else []
+    statuses = Counter(r.info.status for r in runs)
+    last = output.strip().splitlines()[-1] if output.strip() else ""
+    print(f"  Ctrl-C sweep: exit {process.returncode}; runs {dict(statuses)}; last line: {last}", file=sys.stderr)
+    return {"exit": process.returncode, "runs": dict(statuses), "running": statuses.get("RUNNING", 0),
+            "traceback": "Traceback" in output}
+
+
 def recorded(record: Path) -> list[dict]:
     lines = []
     for path in record.glob("*.jsonl"):
@@ -84,6 +174,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the fault plan")
     parser.add_argument("--rounds", type=int, default=4, help="at most this many launches of the sweep")
     parser.add_argument("--keep", default=None, help="keep the project folder here instead of a temporary one")
+    parser.add_argument("--only-sweep", action="store_true", help="skip the diagnostics and Ctrl-C rounds")
     args = parser.parse_args()
 
     project = Path(args.keep or tempfile.mkdtemp(prefix="harness-faults-"))
@@ -129,13 +220,22 @@ def main() -> None:
     for item in rounds:
         print(f"round {item['round']}: sweep exit code {item['exit']}; repair: {item['repair']}")
     configs_done = {r.data.params["seed"] for r in children if r.info.status == "FINISHED"}
+    diagnostics = ctrl_c = None
+    if not args.only_sweep:
+        diagnostics = diagnostics_round(project)
+        ctrl_c = ctrl_c_round(project)
     summary = {
         "jobs": args.jobs, "rounds": len(rounds), "started": len(children),
         "finished": statuses.get("FINISHED", 0), "failed": statuses.get("FAILED", 0),
         "killed": statuses.get("KILLED", 0), "running": statuses.get("RUNNING", 0) + sum(p.info.status == "RUNNING" for p in parents),
         "configs_finished": len(configs_done), "metrics_recorded": sum(len(l["metrics"]) for l in recorded(record)),
-        "metrics_lost": lost, "project": str(project),
+        "metrics_lost": lost,
     }
+    if diagnostics is not None and ctrl_c is not None:
+        summary["running"] += diagnostics["running"] + ctrl_c["running"]
+        summary.update(diagnostics_lost=diagnostics["lost"], diagnostics_records=diagnostics["records"],
+                       diagnostics_duplicated=diagnostics["duplicated"], ctrl_c_sweep=ctrl_c)
+    summary["project"] = str(project)
     if not args.keep:
         shutil.rmtree(project, ignore_errors=True)
     print(json.dumps(summary))

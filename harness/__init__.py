@@ -67,6 +67,7 @@ from harness.kit import (  # noqa: E402
 )
 from harness.model import build_layers, build_loss, model_requirements  # noqa: E402
 from harness.plugins import PluginInfo, get_plugin_manager, get_registry  # noqa: E402
+from harness.processes import ProcessIdentity, owner_alive  # noqa: E402
 from harness.records import (  # noqa: E402
     DatasetProvenance,
     RunInfo,
@@ -109,4 +110,6 @@ __all__ = [
     "atomic_write", "describe_os_error", "sha256_file", "cache_root", "checkpoint_files", "save_checkpoint",
     "restore_checkpoint", "TrainingState", "model_arrays", "model_components", "save_model_files",
     "load_model_files", "predict_classes",
+    # which process owns a run (liveness across processes)
+    "ProcessIdentity", "owner_alive",
 ]

@@ -143,12 +143,44 @@ class HarnessConfig:
         self.training.check()
         v.integer("seed", self.seed, low=0, high=2**32 - 1)
         v.one_of("dtype", self.dtype, DTYPES)
-        if not isinstance(self.name, str) or not self.name.strip() or any(c in self.name for c in "/\\\0") or self.name in (".", ".."):
-            v.fail("name", "a name without path separators (it names folders and experiments)", self.name)
+        if not isinstance(self.name, str) or not is_safe_name(self.name):
+            v.fail("name", NAME_REQUIREMENT, self.name)
         for section, options in (("engine", self.engine), ("optimizer", self.optimizer), ("schedule", self.schedule),
                                  ("data", self.data)):
             if not isinstance(options.get("name"), str):
                 v.fail(f"{section}.name", "the name of a registered plugin entry", options.get("name"))
+
+
+NAME_REQUIREMENT = "a name without path separators (it names folders and experiments)"
+
+
+def is_safe_name(name: str) -> bool:
+    """A name that stays one folder when a path is built from it."""
+    return bool(name.strip()) and not any(c in name for c in "/\\\0") and name not in (".", "..")
+
+
+def safe_name(name: Any) -> str:
+    """The ``harness.safe_name`` resolver: ``outputs/${harness.safe_name:${name}}/...``.
+
+    Hydra creates the run folder from ``hydra.run.dir`` before any harness code runs, so
+    ``name=../../x`` would create it outside the launch directory before the config is
+    validated. Through this resolver the folder is always one component below
+    ``outputs/``: a name that is not a name becomes a harmless folder name (separators
+    replaced by ``_``), and the config's validation then refuses the name in one line."""
+    text = str(name)
+    if is_safe_name(text):
+        return text
+    folder = "".join("_" if c in "/\\\0" else c for c in text)
+    return folder if is_safe_name(folder) else "_" + folder
+
+
+def register_resolvers() -> None:
+    """Make ``${harness.safe_name:...}`` resolvable (idempotent; done on import)."""
+    if not OmegaConf.has_resolver("harness.safe_name"):
+        OmegaConf.register_new_resolver("harness.safe_name", safe_name)
+
+
+register_resolvers()
 
 
 def validate(cfg: DictConfig) -> HarnessConfig:

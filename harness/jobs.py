@@ -4,6 +4,10 @@ Launchers run jobs in the launching process, in worker processes or on other mac
 sharing the folder; a file is the one channel all of them have. Each job writes
 ``harness_job.json`` (atomically) with its name, status, params, summary and history;
 the launching process reads them back as :class:`harness.RunRecord` when the sweep ends.
+
+The other way round, a launching process that is stopped (Ctrl-C) leaves
+``harness_sweep_stop`` in the sweep's folder: a job that has not started yet reads it
+and does not start.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from harness.files import atomic_write
 from harness.records import RunRecord, RunResult
 
 RESULT_FILE = "harness_job.json"
+STOP_FILE = "harness_sweep_stop"
 
 
 def write_result(output_dir: Path, *, name: str, status: str, error: str = "", result: RunResult | None = None,
@@ -52,3 +57,22 @@ def _job_number(path: Path) -> int | str:
     return int(name) if name.isdigit() else name
 
 
+
+
+def request_stop(sweep_dir: Path, signum: int) -> None:
+    """Tell the jobs of the sweep in ``sweep_dir`` that have not started not to start."""
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write(sweep_dir / STOP_FILE, str(int(signum)))
+
+
+def stop_requested(sweep_dir: Path) -> int | None:
+    """The signal that stopped the sweep in ``sweep_dir``, or ``None`` if it goes on."""
+    try:
+        return int((sweep_dir / STOP_FILE).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def clear_stop(sweep_dir: Path) -> None:
+    """A sweep (re)started in ``sweep_dir`` runs its jobs whatever stopped an earlier one."""
+    (sweep_dir / STOP_FILE).unlink(missing_ok=True)

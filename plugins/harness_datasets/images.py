@@ -32,6 +32,8 @@ class ImageFiles:
     fetch: Fetch  # fetch(root=..., mirrors=..., offline=...) -> {file name: verified path}
 
 
+TRAIN_POOL = 60_000  # training images of every 28x28 IDX dataset here; the validation split comes out of them
+
 # What ``harness check`` builds an image dataset with: a few examples, and never a download
 # (the check is skipped, saying why, when the files are not in the cache).
 CHECK_OPTIONS = {"train_size": 200, "val_size": 100, "test_size": 100, "offline": True}
@@ -50,9 +52,14 @@ class ImageDataset:
         self.files = files
         self.offline = v.boolean("offline", offline)
         self.root = root
-        self.val_size = v.integer("val_size", val_size, low=1, high=59_999)
+        self.val_size = v.integer("val_size", val_size, low=1, high=TRAIN_POOL - 1)
         self.val_seed = v.integer("val_seed", val_seed, low=0)
         self.train_size = v.optional(v.integer, "train_size", train_size, low=1)
+        left = TRAIN_POOL - self.val_size
+        if self.train_size is not None and self.train_size > left:
+            # Cut silently, the run would train on what is left while recording train_size.
+            v.fail("train_size", f"at most {left}: data.val_size={self.val_size} leaves {left} of the "
+                   f"{TRAIN_POOL} training images (lower data.train_size or data.val_size)", self.train_size)
         self.test_size = v.optional(v.integer, "test_size", test_size, low=1, high=10_000)
         self.mirrors = mirrors  # one URL or a list; the source chain checks them
         self.shift = v.integer("shift", shift, low=0, high=8)

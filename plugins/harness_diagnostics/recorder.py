@@ -56,6 +56,12 @@ class Recorder:
         self._record(step, with_updates=False)
         self._snapshot_if_due(step)
 
+    def resumed(self) -> None:
+        """A resumed run, before its first step: keep the weights it starts from, in case
+        that first step is one to record (a checkpoint one step before a multiple of
+        ``every_steps``), so its update ratios are measured as in an uninterrupted run."""
+        self._before = {name: value.copy() for name, value in self._weight_values.items()}
+
     def after_step(self, step: int) -> None:
         """Called after every optimizer step; does something only every ``every_steps``."""
         self.last_step = step

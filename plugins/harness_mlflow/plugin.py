@@ -18,6 +18,7 @@ from pathlib import Path
 
 from harness import Model, RunInfo, RunRecord, RunResult, Splits, TrackingError, hookimpl
 from harness_mlflow import runs
+from harness_mlflow.process import live_owner
 from harness_mlflow.settings import Settings
 from harness_mlflow.store import client_for, resolve_store, retrying
 from harness_mlflow.sweep import PARENT_TAG, harness_sweep_end, harness_sweep_start, read_sweep_file  # noqa: F401 (hooks)
@@ -106,6 +107,13 @@ def harness_locate_checkpoint(reference, config):
     client = client_for(store)
     from mlflow.exceptions import MlflowException
 
+    try:  # a run whose process still trains it is not resumed twice (issue 12, item 4)
+        found = retrying(client.get_run, reference)
+        owner = live_owner(found.data.tags) if found.info.status == "RUNNING" else None
+    except MlflowException:
+        owner = None  # an unknown id: the download below says so
+    if owner is not None:
+        raise TrackingError(f"resume: MLflow run {reference} is still running ({owner}): stop it first or wait for it to end")
     target = Path(tempfile.mkdtemp(prefix=f"harness-resume-{reference[:8]}-"))
     try:
         retrying(client.download_artifacts, reference, "checkpoint", str(target))

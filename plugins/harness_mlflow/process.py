@@ -1,30 +1,23 @@
 """Which process owns a run, so a run whose process is gone can be told from a live one.
 
 Recorded as tags at run start; ``harness runs repair`` compares them with the process
-table. On Linux the process start time (from ``/proc``) guards against a recycled pid.
+table, and ``resume=<run id>`` refuses a run whose process still lives. The test itself
+is the core's (:class:`harness.ProcessIdentity`), shared with the run folder's lock.
 """
 
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
+from harness import ProcessIdentity
+from harness import owner_alive as _owner_alive
 
-def _start_time(pid: int) -> str | None:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return fields[19]  # field 22 of proc(5), counted after the command name
-    except (OSError, IndexError):
-        return None
+PREFIX = "harness."
 
 
 def identity_tags() -> dict[str, str]:
-    tags = {"harness.host": socket.gethostname(), "harness.pid": str(os.getpid())}
-    started = _start_time(os.getpid())
-    if started is not None:
-        tags["harness.proc_start"] = started
-    return {**tags, **scheduler_tags()}
+    return {**ProcessIdentity.current().as_dict(PREFIX), **scheduler_tags()}
 
 
 def scheduler_tags() -> dict[str, str]:
@@ -51,14 +44,12 @@ def scheduler_tags() -> dict[str, str]:
 
 def owner_alive(tags: dict[str, str]) -> bool | None:
     """True/False for a run started on this host; None when it ran elsewhere (unknown)."""
-    if tags.get("harness.host") != socket.gethostname() or "harness.pid" not in tags:
+    return _owner_alive(tags, PREFIX)
+
+
+def live_owner(tags: dict[str, str]) -> str | None:
+    """``process N on HOST`` when the run's process is alive and is not this one, else ``None``."""
+    owner = ProcessIdentity.from_dict(tags, PREFIX)
+    if owner is None or owner.is_current() or owner.alive() is not True:
         return None
-    pid = int(tags["harness.pid"])
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    recorded = tags.get("harness.proc_start")
-    return recorded is None or _start_time(pid) in (None, recorded)
+    return owner.describe()

@@ -138,6 +138,8 @@ def run_study(sweeper, arguments: list[str]) -> list:
     import optuna
     from optuna.trial import TrialState
 
+    from harness.jobs import stop_requested
+
     config = sweeper.config
     sweep_dir = Path(str(config.hydra.sweep.dir))
     sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -167,6 +169,8 @@ def run_study(sweeper, arguments: list[str]) -> list:
     returns, job_idx = [], len(study.trials)
     identity = {"harness.host": socket.gethostname(), "harness.pid": str(os.getpid())}
     while (remaining := sweeper.n_trials - counted(study)) > 0:
+        if stop_requested(sweep_dir):  # Ctrl-C: the running trials stopped; ask for no more
+            break
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             batch = [study.ask(space.distributions) for _ in range(min(sweeper.n_jobs, remaining))]
