@@ -103,6 +103,9 @@ def checkpoint_config(cfg: DictConfig, pm: PluginManager) -> tuple[DictConfig, P
     """For ``resume=REF``: the stopped run's own config, its checkpoint directory, and
     whether that directory is a temporary download (to delete once read)."""
     reference = str(cfg.resume)
+    if not reference.strip():  # `resume=` alone: Path("") is the current folder, not a run
+        raise ConfigError("resume= needs a value: a tracked run id, a run folder or its checkpoint/ folder "
+                          "(leave resume out to start a new run)")
     candidate = Path(reference).expanduser()
     downloaded = False
     if candidate.is_dir():
