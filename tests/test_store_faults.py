@@ -337,7 +337,7 @@ def test_a_folder_upload_that_fails_leaves_complete_files_or_none(tmp_path, repo
 # ------------------------------------------------------------------------ resume
 
 
-def test_resume_refuses_a_finished_run_and_an_empty_reference(compose_config, plugins, tmp_path):
+def test_resume_refuses_a_finished_run(compose_config, plugins, tmp_path):
     run_experiment(compose_config(TRACKED), pm=plugins)
     (finished,) = store_runs(tmp_path / "mlflow.db")
     with pytest.raises(TrackingError, match=rf"resume: MLflow run {finished.info.run_id} .*already FINISHED"):
@@ -349,8 +349,12 @@ def test_resume_refuses_a_finished_run_and_an_empty_reference(compose_config, pl
     # The run folder of that run: refused too (at run start: the folder names the run only in its checkpoint).
     with pytest.raises(TrackingError, match="already FINISHED"):
         run_experiment(compose_config([*TRACKED, f"resume={tmp_path / 'out'}"]), pm=plugins)
-    with pytest.raises(ConfigError, match="resume= needs a value"):
-        run_experiment(compose_config([*TRACKED, "resume="]), pm=plugins)
+
+
+def test_an_empty_resume_is_refused_not_a_fresh_run(compose_config, plugins, tmp_path):
+    with pytest.raises(ConfigError, match=r"^resume= needs a value: a tracked run id, a run folder"):
+        run_experiment(compose_config([*TINY, "resume="]), pm=plugins)
+    assert not (tmp_path / "out").exists()
 
 
 def start_time(pid: int) -> str:
