@@ -24,7 +24,17 @@ Two more classes of fault follow, in the same store:
    must be 130, the runs left RUNNING, which count in ``running``, and whether a traceback
    was printed).
 
-Usage: ``python benchmarks/faults.py [--jobs 12] [--n-jobs 4] [--seed 0] [--keep DIR]``
+The tracking store's own faults follow, each in a store of its own:
+
+* eight independent ``harness-train`` started at once into a folder without a store
+  (``concurrent_fresh_store_recorded`` must equal the number started, all exiting 0);
+* as root, on a small tmpfs: a run whose disk fills when training ends (it must exit
+  non-zero and leave a local record; space is freed and ``harness runs repair`` run, as a
+  user would) and a run whose artifact root fills during the model upload (it must exit
+  non-zero and end FAILED). Runs left RUNNING count in ``running``; every file of the
+  artifact stores is checked (``truncated_artifacts`` must be 0).
+
+Usage: ``python benchmarks/faults.py [--jobs 12] [--n-jobs 4] [--seed 0] [--keep DIR] [--starters 8]``
 """
 
 from __future__ import annotations
@@ -167,6 +177,113 @@ def recorded(record: Path) -> list[dict]:
     return lines
 
 
+# ----------------------------------------------------------------- the tracking store
+
+DISK_FIXTURE = ROOT / "tests" / "fixtures" / "disk_plugin"
+STORE_RUN = ["data=blobs", "model.layers.4.units=3", "training.epochs=1", "progress=never", "reports.plots=false"]
+WIDE = "model.layers=[{type:dense,units:60000},{type:relu},{type:dense,units:3}]"  # weights.npz > 1 MB
+
+
+def store_env(*paths: Path) -> dict[str, str]:
+    return {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true",
+            "PYTHONPATH": os.pathsep.join([*map(str, paths), os.environ.get("PYTHONPATH", "")])}
+
+
+def store_runs(db: Path) -> list:
+    client = MlflowClient(tracking_uri=f"sqlite:///{db}")
+    return client.search_runs([e.experiment_id for e in client.search_experiments()], max_results=1000)
+
+
+def last_line(text: str) -> str:
+    return text.strip().splitlines()[-1] if text.strip() else ""
+
+
+def concurrent_fresh_store(starters: int) -> dict:
+    """``starters`` independent runs started at once in a folder without ``mlflow.db``."""
+    project = Path(tempfile.mkdtemp(prefix="harness-faults-store-"))
+    try:
+        command = [str(BIN / "harness-train"), *STORE_RUN, "tracking.log_model=false", "name=faults_concurrent"]
+        started = time.perf_counter()
+        procs = [subprocess.Popen([*command, f"seed={seed}"], cwd=project, env=store_env(), stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True) for seed in range(starters)]
+        outcomes = [(p.wait(timeout=3600), p.stderr.read()) for p in procs]
+        runs = store_runs(project / "mlflow.db") if (project / "mlflow.db").exists() else []
+        statuses = Counter(r.info.status for r in runs)
+        codes = Counter(code for code, _ in outcomes)
+        print(f"  {starters} runs into a fresh store: exit codes {dict(codes)}, runs {dict(statuses)}, "
+              f"{time.perf_counter() - started:.0f} s", file=sys.stderr)
+        for code, err in outcomes:
+            if code:
+                print(f"    exit {code}: {last_line(err)}", file=sys.stderr)
+        return {"starters": starters, "exit_codes": {str(k): v for k, v in codes.items()},
+                "recorded": statuses.get("FINISHED", 0) if set(codes) == {0} else 0,
+                "running": statuses.get("RUNNING", 0)}
+    finally:
+        shutil.rmtree(project, ignore_errors=True)
+
+
+def mount_tmpfs(folder: Path, size: str) -> bool:
+    folder.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                          capture_output=True).returncode == 0
+
+
+def full_disks() -> dict:
+    """A run whose disk fills when training ends, and one whose artifact root fills during the model upload."""
+    if os.geteuid() != 0:
+        return {"skipped": "needs root to mount a small tmpfs"}
+    base = Path(tempfile.mkdtemp(prefix="harness-faults-disk-"))
+    disk, artifacts, project = base / "disk", base / "artifacts", base / "project"
+    mounted = [d for d, size in ((disk, "4m"), (artifacts, "1m")) if mount_tmpfs(d, size)]
+    try:
+        if len(mounted) < 2:
+            return {"skipped": "cannot mount a tmpfs here"}
+        from harness_mlflow.artifacts import damaged_files
+
+        # The whole project on a disk that is full when the run is recorded.
+        full = subprocess.run([str(BIN / "harness-train"), *STORE_RUN, "training.epochs=2", f"+fill_disk.folder={disk}"],
+                              cwd=disk, env=store_env(DISK_FIXTURE), capture_output=True, text=True, timeout=3600)
+        left = [r.info.run_id for r in store_runs(disk / "mlflow.db") if r.info.status == "RUNNING"]
+        records = sorted(disk.glob("outputs/*/*/harness_unrecorded.json"))
+        (disk / "filler.bin").unlink(missing_ok=True)  # the user frees space, then repairs
+        repaired = subprocess.run([str(BIN / "harness"), "runs", "repair"], cwd=disk, env=store_env(),
+                                  capture_output=True, text=True)
+        after = Counter(r.info.status for r in store_runs(disk / "mlflow.db"))
+        store_full = {"exit": full.returncode, "tracebacks": full.stderr.count("Traceback"),
+                      "left_running": len(left), "local_records": len(records),
+                      "repair_exit": repaired.returncode, "after_repair": dict(after)}
+        print(f"  disk full at run end: exit {full.returncode}; {last_line(full.stderr)}", file=sys.stderr)
+        print(f"    repair: {last_line(repaired.stdout) or last_line(repaired.stderr)}; runs {dict(after)}", file=sys.stderr)
+
+        # The database has room, the artifact root does not: the model upload fails part-way.
+        project.mkdir()
+        upload = subprocess.run([str(BIN / "harness-train"), *STORE_RUN, WIDE, f"tracking.artifact_root={artifacts.as_uri()}",
+                                 "tracking.log_checkpoints=false"],
+                                cwd=project, env=store_env(), capture_output=True, text=True, timeout=3600)
+        statuses = Counter(r.info.status for r in store_runs(project / "mlflow.db"))
+        artifacts_full = {"exit": upload.returncode, "tracebacks": upload.stderr.count("Traceback"), "runs": dict(statuses)}
+        print(f"  artifact root full: exit {upload.returncode}; {last_line(upload.stderr)}", file=sys.stderr)
+
+        damaged = damaged_files(disk / "mlartifacts") + damaged_files(artifacts)
+        for path in damaged:
+            print(f"    truncated: {path}", file=sys.stderr)
+        return {"store_full": store_full, "artifacts_full": artifacts_full, "truncated": len(damaged),
+                "running": after.get("RUNNING", 0) + statuses.get("RUNNING", 0)}
+    finally:
+        for folder in mounted:
+            subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def store_faults(starters: int, disks: bool = True) -> dict:
+    """The tracking store's faults, for the summary line."""
+    concurrent = concurrent_fresh_store(starters) if starters else {"skipped": "--starters 0", "running": 0}
+    full = full_disks() if disks else {"skipped": "--no-disks"}
+    return {"concurrent_fresh_store": concurrent, "concurrent_fresh_store_recorded": concurrent.get("recorded"),
+            "full_disks": full, "truncated_artifacts": full.get("truncated", 0),
+            "running": concurrent["running"] + full.get("running", 0)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=12, help="jobs in the sweep (>= 8)")
@@ -175,6 +292,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4, help="at most this many launches of the sweep")
     parser.add_argument("--keep", default=None, help="keep the project folder here instead of a temporary one")
     parser.add_argument("--only-sweep", action="store_true", help="skip the diagnostics and Ctrl-C rounds")
+    parser.add_argument("--starters", type=int, default=8, help="independent runs started at once into a fresh store (0: skip)")
+    parser.add_argument("--no-disks", action="store_true", help="skip the full-disk runs (they need root)")
     args = parser.parse_args()
 
     project = Path(args.keep or tempfile.mkdtemp(prefix="harness-faults-"))
@@ -235,6 +354,13 @@ def main() -> None:
         summary["running"] += diagnostics["running"] + ctrl_c["running"]
         summary.update(diagnostics_lost=diagnostics["lost"], diagnostics_records=diagnostics["records"],
                        diagnostics_duplicated=diagnostics["duplicated"], ctrl_c_sweep=ctrl_c)
+    if args.starters or not args.no_disks:
+        store = store_faults(args.starters, disks=not args.no_disks)
+        summary["running"] += store.pop("running")
+        summary.update(store)
+    from harness_mlflow.artifacts import damaged_files
+
+    summary["truncated_artifacts"] = (summary.get("truncated_artifacts") or 0) + len(damaged_files(project / "mlartifacts"))
     summary["project"] = str(project)
     if not args.keep:
         shutil.rmtree(project, ignore_errors=True)

@@ -154,7 +154,7 @@ def test_resuming_an_mlflow_run_whose_process_lives_is_refused(compose_config, t
         client.set_tag(run.info.run_id, key, value)
     with pytest.raises(TrackingError) as refused:
         run_experiment(compose_config([*tracked, f"resume={run.info.run_id}"]), pm=load_plugins(use_env=False))
-    assert str(refused.value) == (f"resume: MLflow run {run.info.run_id} is still running (process "
+    assert str(refused.value) == (f"resume: MLflow run {run.info.run_id} ({run.info.run_name}) is still running (process "
                                   f"{other_process.pid} on {other_process.host}): stop it first or wait for it to end")
 
 

@@ -109,6 +109,9 @@ def checkpoint_config(cfg: DictConfig, pm: PluginManager) -> tuple[DictConfig, P
     is claimed first (:mod:`harness.runlock`): if the run that writes it still trains,
     resuming it is refused before anything is read; the caller releases it."""
     reference = str(cfg.resume)
+    if not reference.strip():  # `resume=` alone: Path("") is the current folder, not a run
+        raise ConfigError("resume= needs a value: a tracked run id, a run folder or its checkpoint/ folder "
+                          "(leave resume out to start a new run)")
     candidate = Path(reference).expanduser()
     downloaded = False
     if candidate.is_dir():

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from harness import HarnessError
@@ -45,11 +48,12 @@ def _store_options(parser) -> None:
     parser.add_argument("--experiment", default=None, help=f"experiment name (default: ${EXPERIMENT_ENV}, else all experiments)")
 
 
-def _client(args):
-    """The store and experiment a command reads, resolved as a run resolves them."""
+def _client(args, *, write: bool):
+    """The store and experiment a command reads, resolved as a run resolves them
+    (``write``: the command changes runs, so a read-only store is refused up front)."""
     uri = reading_uri(args.uri)
     args.experiment = args.experiment or os.environ.get(EXPERIMENT_ENV) or None
-    return client_for(Store(uri, None, args.experiment or "")), uri
+    return client_for(Store(uri, None, args.experiment or ""), write=write), uri
 
 
 def _experiment_ids(client, name: str | None) -> list[str]:
@@ -63,10 +67,15 @@ def _experiment_ids(client, name: str | None) -> list[str]:
 
 
 def run_compare(args) -> int:
+    client, uri = _client(args, write=False)
+    with _store_errors(uri):
+        return _compare(client, uri, args)
+
+
+def _compare(client, uri: str, args) -> int:
     from harness import get_plugin_manager
     from harness_mlflow.compare import children_of, latest_per_config, record_of
 
-    client, uri = _client(args)
     ids = _experiment_ids(client, args.experiment)
     if args.all:
         # Top-level runs that are not sweep parents (a tag filter `!= 'parent'` would also
@@ -120,10 +129,28 @@ def _sweep_parent(client, run_id: str, uri: str):
 def run_repair(args) -> int:
     from harness_mlflow.repair import repair
 
-    client, uri = _client(args)
-    report = repair(client, _experiment_ids(client, args.experiment), args.older_than, dry_run=args.dry_run)
+    client, uri = _client(args, write=not args.dry_run)
+    with _store_errors(uri):
+        report = repair(client, _experiment_ids(client, args.experiment), args.older_than, dry_run=args.dry_run)
     verb = "would end" if args.dry_run else "ended"
+    failed = [item for item in report if "error" in item]
     for item in report:
-        print(f"{verb} {item['run_id']} ({item['name']}) {item['status']}: {item['reason']}")
-    print(f"{len(report)} run(s) {verb}; store {uri}")
-    return 0
+        if "error" in item:
+            print(f"could not end {item['run_id']} ({item['name']}): {item['error']}", file=sys.stderr)
+        else:
+            print(f"{verb} {item['run_id']} ({item['name']}) {item['status']}: {item['reason']}")
+    print(f"{len(report) - len(failed)} run(s) {verb}{f', {len(failed)} could not be' if failed else ''}; store {uri}")
+    return 1 if failed else 0
+
+
+@contextlib.contextmanager
+def _store_errors(uri: str) -> Iterator[None]:
+    """A store failing under a command is one line naming it, not MLflow's traceback."""
+    from mlflow.exceptions import MlflowException
+
+    from harness_mlflow.store import store_failure
+
+    try:
+        yield
+    except MlflowException as exc:
+        raise HarnessError(f"the MLflow store {uri} failed: {store_failure(exc)}") from None

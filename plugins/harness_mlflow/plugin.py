@@ -9,18 +9,19 @@ is kept here, keyed by the run's :class:`harness.RunInfo`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import shutil
 import tempfile
 import weakref
+from collections.abc import Iterator
 from pathlib import Path
 
 from harness import Model, RunInfo, RunRecord, RunResult, Splits, TrackingError, hookimpl
 from harness_mlflow import runs
-from harness_mlflow.process import live_owner
 from harness_mlflow.settings import Settings
-from harness_mlflow.store import client_for, resolve_store, retrying
+from harness_mlflow.store import client_for, resolve_store, retrying, store_failure
 from harness_mlflow.sweep import PARENT_TAG, harness_sweep_end, harness_sweep_start, read_sweep_file  # noqa: F401 (hooks)
 
 log = logging.getLogger("harness.mlflow")
@@ -49,11 +50,13 @@ def harness_register_config_sections(register):
 def harness_validate_config(config):
     if not _active(config):
         return
-    from harness_mlflow.store import check_reachable
+    from harness_mlflow.store import check_reachable, prepare_store
 
     tracking = config.section(SECTION)
     Settings.from_tracking(tracking)
-    check_reachable(resolve_store(tracking, Path(config.paths.project_dir), config.name))
+    store = resolve_store(tracking, Path(config.paths.project_dir), config.name)
+    check_reachable(store)
+    prepare_store(store.uri)  # created once (safe under concurrent starters); garbage or read-only: one line
 
 
 @hookimpl
@@ -72,21 +75,36 @@ def harness_run_start(run: RunInfo, model: Model, data: Splits, result: RunResul
 def harness_log_metrics(run: RunInfo, records):
     opened = _open.get(run)
     if opened is not None:
-        opened.tracked.log_records(records)
+        with reported(opened, "logging metrics"):
+            opened.tracked.log_records(records)
 
 
 @hookimpl
 def harness_epoch_end(run: RunInfo, epoch: int, metrics):
     opened = _open.get(run)
     if opened is not None:
-        opened.tracked.log_metrics(metrics, step=epoch + 1)
+        with reported(opened, f"logging the metrics of epoch {epoch + 1}"):
+            opened.tracked.log_metrics(metrics, step=epoch + 1)
 
 
 @hookimpl
 def harness_checkpoint_saved(run: RunInfo, directory: Path):
     opened = _open.get(run)
     if opened is not None and opened.settings.log_checkpoints:
-        runs.log_checkpoint(opened, directory)
+        with reported(opened, "uploading the checkpoint"):
+            runs.log_checkpoint(opened, directory)
+
+
+@contextlib.contextmanager
+def reported(opened: runs.OpenRun, what: str) -> Iterator[None]:
+    """A store that fails mid-run fails the run with one line, not MLflow's traceback."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        yield
+    except (MlflowException, OSError) as exc:
+        raise TrackingError(f"tracking: {what} failed for MLflow run {opened.tracked.run_id} "
+                            f"({opened.tracked.store.uri}): {store_failure(exc)}") from None
 
 
 @hookimpl(trylast=True)
@@ -107,13 +125,14 @@ def harness_locate_checkpoint(reference, config):
     client = client_for(store)
     from mlflow.exceptions import MlflowException
 
-    try:  # a run whose process still trains it is not resumed twice (issue 12, item 4)
+    from harness_mlflow.resumable import refuse_unresumable
+
+    try:
         found = retrying(client.get_run, reference)
-        owner = live_owner(found.data.tags) if found.info.status == "RUNNING" else None
     except MlflowException:
-        owner = None  # an unknown id: the download below says so
-    if owner is not None:
-        raise TrackingError(f"resume: MLflow run {reference} is still running ({owner}): stop it first or wait for it to end")
+        found = None  # an unknown id: the download below says so
+    if found is not None:
+        refuse_unresumable(found)  # finished, or still trained by a live process
     target = Path(tempfile.mkdtemp(prefix=f"harness-resume-{reference[:8]}-"))
     try:
         retrying(client.download_artifacts, reference, "checkpoint", str(target))

@@ -23,10 +23,11 @@ from pathlib import Path
 
 import harness
 from harness import RunInfo, RunResult, TrackingError
+from harness_mlflow import unrecorded
 from harness_mlflow.names import child_name, short
 from harness_mlflow.process import identity_tags
 from harness_mlflow.settings import Settings
-from harness_mlflow.store import Store, client_for, experiment_id, resolve_store, retrying
+from harness_mlflow.store import Store, client_for, experiment_id, resolve_store, retrying, store_failure
 from harness_mlflow.sweep import PARENT_TAG, read_sweep_file
 from harness_mlflow.tracked import TrackedRun
 
@@ -81,8 +82,7 @@ def start(run: RunInfo, model, data, resumed_run_id: str | None, on_open) -> Ope
     try:
         return _start(run, model, data, settings, store, resumed_run_id, on_open)
     except MlflowException as exc:
-        first = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise TrackingError(f"tracking: the MLflow store at {store.uri} refused the run: {first}") from None
+        raise TrackingError(f"tracking: the MLflow store at {store.uri} refused the run: {store_failure(exc)}") from None
 
 
 def _start(run: RunInfo, model, data, settings: Settings, store: Store, resumed_run_id: str | None, on_open) -> OpenRun:
@@ -91,11 +91,16 @@ def _start(run: RunInfo, model, data, settings: Settings, store: Store, resumed_
 
     client = client_for(store)
     if run.resumed and resumed_run_id:
+        from harness_mlflow.resumable import refuse_unresumable
+
         run_id = resumed_run_id
-        exp_id = retrying(client.get_run, run_id).info.experiment_id
+        found = retrying(client.get_run, run_id)
+        refuse_unresumable(found)  # resume=<run folder> of a finished or live run
+        exp_id = found.info.experiment_id
         retrying(client.update_run, run_id, status="RUNNING")
         opened = OpenRun(TrackedRun(client, store, run_id, exp_id), settings, model, data)
         on_open(opened)
+        unrecorded.reserve(run.output_dir, run_id)
         opened.tracked.set_tags({"harness.resumed": "true", **identity_tags()})
         opened.inputs = split_inputs(data, run.config.data["name"])  # logged when the run started
         log.info("resuming MLflow run %s", run_id)
@@ -115,6 +120,7 @@ def _start(run: RunInfo, model, data, settings: Settings, store: Store, resumed_
     created = retrying(client.create_run, exp_id, run_name=short(name), tags=tags)
     opened = OpenRun(TrackedRun(client, store, created.info.run_id, exp_id), settings, model, data)
     on_open(opened)  # from here on, run end closes it whatever happens next
+    unrecorded.reserve(run.output_dir, opened.tracked.run_id)
     opened.tracked.log_params({**run_params(dict(run.params)),
                                **effective_params(run.sizes, run.batch_size, run.steps_per_epoch)})
     opened.tracked.log_text(run.config_yaml, "config.yaml")
@@ -136,13 +142,17 @@ def end(opened: OpenRun, run: RunInfo, status: str, error: BaseException | None,
     The final and test metrics, the metrics linked to the model and the tags go in one
     ``log_batch`` after the model is logged; the test metrics are linked to the model (and
     the test dataset) when one was logged, and logged in any case: a model that could not
-    be logged must not cost the run its result. A failure to record is raised once the
-    run is ended."""
+    be logged must not cost the run its result. A run whose results could not all be
+    recorded ends FAILED and a :class:`harness.TrackingError` says so in one line once it
+    is ended; when the store cannot even end it, the outcome is kept in the run's folder
+    for ``harness runs repair`` (:mod:`harness_mlflow.unrecorded`)."""
     tracked = opened.tracked
     steps = len(result.history)
     final = {k: result.summary[k] for k in SUMMARY_METRICS if k in result.summary}
     test = next((i for i in opened.inputs if i.split == "test"), None)
-    model_id, failure, sent = None, None, False
+    model_id: str | None = None
+    failure: BaseException | None = None
+    sent = False
     tags: dict[str, str] = {}
     try:
         for path in result.artifacts:
@@ -157,26 +167,34 @@ def end(opened: OpenRun, run: RunInfo, status: str, error: BaseException | None,
         elif run.resumed:  # the reason it stopped last time no longer describes it
             tracked.clear_tag("harness.error")
         step = model_step(run, result.summary, steps)
-        if status == "FINISHED" and opened.settings.log_model and opened.model is not None:
+        if status == "FINISHED" and opened.settings.log_model and opened.model is not None and has_model(result):
             model_id = _log_model(opened, run, step)
             tags["harness.model_id"] = model_id
         tracked.flush(result_metrics(tracked, final, steps, test, model_id, step), tags)
         sent = True
     except Exception as exc:
-        log.exception("could not record everything for MLflow run %s", tracked.run_id)
         failure = exc
+    if not sent:
+        try:  # the result without the model: a model that failed must not cost the run its metrics
+            tracked.flush(result_metrics(tracked, final, steps, test, None, steps), tags)
+        except Exception as exc:
+            failure = failure or exc
+    if failure is not None:
+        log.error("could not record everything for MLflow run %s: %s", tracked.run_id, store_failure(failure))
+        log.debug("the failure in full", exc_info=failure)
         if status == "FINISHED":
             status = "FAILED"
-    finally:
-        try:
-            if not sent:
-                tracked.flush(result_metrics(tracked, final, steps, test, None, steps), tags)
-        finally:
-            tracked.terminate(status)
+    try:
+        tracked.terminate(status)
+    except Exception as exc:
+        raise _left_running(opened, run, status, failure or exc, exc, final, steps) from None
+    unrecorded.release(run.output_dir)
     log.info("MLflow run %s (%s) in experiment %r, store %s", tracked.run_id, status, tracked.store.experiment, tracked.store.uri)
     log.info("see it with: %s", tracked.store.ui_command())
     if failure is not None:
-        raise TrackingError(f"MLflow run {tracked.run_id} could not be recorded completely: {failure}") from None
+        raise TrackingError(
+            f"MLflow run {tracked.run_id} could not be recorded completely ({store_failure(failure)}); it ended FAILED"
+        ) from None
     return status
 
 
@@ -195,6 +213,36 @@ def result_metrics(tracked: TrackedRun, final: dict[str, float], steps: int, tes
     if model_id:
         made += tracked.linked(step, model_id)
     return made
+
+
+def has_model(result: RunResult) -> bool:
+    """A run that diverged before any epoch finished has non-finite weights and no test
+    score: there is no model to log (with ``training.on_divergence=record`` it is FINISHED)."""
+    return not (result.diverged and "test_accuracy" not in result.summary)
+
+
+def _left_running(opened: OpenRun, run: RunInfo, status: str, failure: BaseException, ending: BaseException,
+                  final: dict, steps: int) -> TrackingError:
+    """The store could not end the run: keep its outcome beside it, and say so in one line."""
+    tracked = opened.tracked
+    reason = store_failure(ending)
+    record = {
+        "run_id": tracked.run_id, "store": tracked.store.uri, "experiment_id": tracked.experiment_id,
+        "status": status, "failed": store_failure(failure), "summary": final, "step": steps,
+    }
+    try:
+        kept = unrecorded.write(run.output_dir, record)
+    except OSError as exc:
+        from harness import describe_os_error
+
+        where = (f"no local record could be written either ({describe_os_error(exc)}): "
+                 f"`harness runs repair` will end it KILLED once the store can be written")
+    else:
+        where = f"its outcome ({status}) is kept in {kept}: `harness runs repair` records it once the store can be written"
+    log.error("MLflow run %s could not be ended (%s)", tracked.run_id, reason)
+    log.debug("the failure in full", exc_info=ending)
+    return TrackingError(f"the MLflow store {tracked.store.uri} cannot be written ({reason}): "
+                         f"run {tracked.run_id} is left RUNNING there; {where}")
 
 
 def artifact_folder(run: RunInfo, path: Path) -> str | None:

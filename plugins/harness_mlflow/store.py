@@ -114,14 +114,41 @@ def reading_uri(explicit: str | None, project_dir: Path | None = None, environ: 
     return uri
 
 
+def store_failure(exc: BaseException) -> str:
+    """One line for an error met while writing to the store or its artifacts."""
+    from harness import describe_os_error
+    from harness_mlflow.sqlite_store import first_reason
+
+    if isinstance(exc, OSError):
+        return describe_os_error(exc)
+    return first_reason(exc)
+
+
 def quiet_mlflow() -> None:
-    """No telemetry thread phoning out from an offline machine, no progress bars in logs.
+    """No telemetry thread phoning out from an offline machine, no progress bars in logs,
+    no SQLAlchemy tracebacks from MLflow's database layer.
 
     MLflow's own HTTP retries and timeouts are left as they are: a busy server must get
     the time it needs. A server that is not there at all is caught before any data is
-    loaded, by :func:`check_reachable` (the ``harness_validate_config`` hook)."""
+    loaded, by :func:`check_reachable` (the ``harness_validate_config`` hook). A database
+    error is reported by the call that met it, in one line (:func:`retrying`, then a
+    :class:`harness.TrackingError`); MLflow logs each one first with its statement, its
+    parameters and a traceback, eight of them for one read-only store."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    db_log = logging.getLogger(MLFLOW_DB_LOGGER)
+    if not any(isinstance(f, _DatabaseErrorFilter) for f in db_log.filters):
+        db_log.addFilter(_DatabaseErrorFilter())
+
+
+MLFLOW_DB_LOGGER = "mlflow.store.db.utils"
+
+
+class _DatabaseErrorFilter(logging.Filter):
+    """Drops MLflow's "SQLAlchemy database error" records: the caller reports the error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno >= logging.ERROR and str(record.msg).startswith("SQLAlchemy database error"))
 
 
 def check_reachable(store: Store, timeout: float = 5.0) -> None:
@@ -138,11 +165,28 @@ def check_reachable(store: Store, timeout: float = 5.0) -> None:
         raise ConfigError(f"tracking.uri: no MLflow tracking server answers at {store.uri} ({reason})") from None
 
 
-def client_for(store: Store):
+def client_for(store: Store, *, write: bool = True):
+    """An ``MlflowClient`` of ``store``, which is ready: a SQLite store is created and
+    migrated once, safely under concurrent starters, and refused in one line when it is
+    not a store or (``write``) cannot be written (:mod:`harness_mlflow.sqlite_store`)."""
     quiet_mlflow()
+    prepare_store(store.uri, write=write)
     from mlflow.tracking import MlflowClient
 
+    from harness_mlflow.artifacts import install_atomic_local_repository
+
+    install_atomic_local_repository()
     return MlflowClient(tracking_uri=store.uri)
+
+
+def prepare_store(uri: str, *, write: bool = True) -> None:
+    """Check (and create, if needed) a SQLite store; other stores are the server's business."""
+    from harness_mlflow.sqlite_store import prepare
+
+    path = sqlite_path(uri)
+    if path is not None:
+        quiet_mlflow()
+        prepare(uri, path, write=write)
 
 
 def retrying(call, *args, **kwargs):
@@ -160,8 +204,12 @@ def retrying(call, *args, **kwargs):
             if attempt == RETRIES - 1 or not _transient(exc):
                 raise
             delay = min(5.0, 0.1 * 2 ** attempt) * (0.5 + random.random())
-            log.warning("MLflow call %s failed (%s); retrying in %.1f s", getattr(call, "__name__", call), str(exc).splitlines()[0][:200], delay)
+            log.warning("MLflow call %s failed (%s); retrying in %.1f s", getattr(call, "__name__", call), store_failure(exc)[:200], delay)
             time.sleep(delay)
+
+
+# A store that cannot be written stays so for the next few seconds: retrying only repeats it.
+PERMANENT_DB_ERRORS = ("readonly database", "disk is full", "no space left", "not a database", "disk image is malformed")
 
 
 def _transient(exc) -> bool:
@@ -170,7 +218,7 @@ def _transient(exc) -> bool:
     permanent = ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST", "RESOURCE_ALREADY_EXISTS", "INVALID_STATE")
     if code in permanent and "locked" not in text:
         return False
-    return True
+    return not any(marker in text for marker in PERMANENT_DB_ERRORS)
 
 
 def experiment_id(client, store: Store) -> str:
