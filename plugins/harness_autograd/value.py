@@ -43,7 +43,7 @@ class Value:
     grad: float
     _op: str
     _a: Value | None
-    _b: Value | float | None
+    _b: Any  # a Value ("+", "*"), the number of a "k" op, or None: _op says which, mypy cannot
     _mark: object
 
     def __init__(self, data: float, _op: str = "", _a: Value | None = None, _b: Value | float | None = None):
@@ -180,8 +180,7 @@ class Value:
             a = node._a
             if a is None:  # a leaf (op ""): nothing to pass its gradient on to
                 continue
-            op, g = node._op, node.grad
-            b: Any = node._b  # a Value for "*" and "+", a number for the "k" ops: op says which
+            op, g, b = node._op, node.grad, node._b
             if op == "*":
                 a.grad += g * b.data
                 b.grad += g * a.data
