@@ -41,7 +41,7 @@ def free_port() -> int:
 
 
 def start(command: list[str], log: Path, env: dict[str, str], cwd: Path) -> subprocess.Popen:
-    handle = open(log, "w")
+    handle = open(log, "w")  # noqa: SIM115 (the server outlives this call; its log stays open with it)
     return subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True)
 
 

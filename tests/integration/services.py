@@ -84,7 +84,7 @@ def serving(args: list[str], port: int, cwd: Path, ready_path: str = "/health"):
                     break
                 except OSError:
                     if process.poll() is not None or time.time() > deadline:
-                        raise RuntimeError(f"server did not start: {log_path.read_text()[-2000:]}")
+                        raise RuntimeError(f"server did not start: {log_path.read_text()[-2000:]}") from None
                     time.sleep(0.5)
             yield f"http://127.0.0.1:{port}"
         finally:

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
-
 from services import ENV
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
