@@ -24,7 +24,8 @@ BIN = Path(sys.executable).parent
 TINY = ["data=blobs", "model.layers.4.units=3", "training.epochs=2", "progress=never",
         "tracking.log_model=false", "reports.plots=false", "training.checkpoint_every=0", "name=parallel"]
 SIXTEEN = "seed=range(16)"
-ENV = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+# No MLflow job runners (huey consumers) beside a test server: nothing here submits jobs.
+ENV = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
 def sweep(project: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
