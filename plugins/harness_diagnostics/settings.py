@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from harness import validation as v
 from harness import ConfigError
+from harness import validation as v
 
 SECTION = "diagnostics"
 AUTO = "auto"
