@@ -187,8 +187,8 @@ def main() -> None:
         "metric_points_recorded": sum(f["metric_points_recorded"] for f in figures),
         "metric_points_expected": sum(f["metric_points_expected"] for f in figures),
         "compare_size": largest,
-        "compare_sec_256": statistics.median(compare) if compare else None,
-        "plot_sec_256": statistics.median(plot) if plot else None,
+        "compare_sec_256": round(statistics.median(compare), 2) if compare else None,
+        "plot_sec_256": round(statistics.median(plot), 2) if plot else None,
         "sweeps": figures,
     }
     print(json.dumps(summary))
