@@ -23,7 +23,7 @@ def test_the_scale_benchmark_reports_what_the_issue_asks_and_loses_no_run():
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.strip().splitlines()
     summary = json.loads(lines[-1])
-    assert KEYS <= set(summary)
+    assert set(summary) >= KEYS
     assert summary["runs_expected"] == 8  # 4 jobs, sequential and with joblib
     assert summary["runs_recorded"] == summary["runs_expected"]
     assert summary["metric_points_recorded"] == summary["metric_points_expected"] > 0
