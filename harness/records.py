@@ -87,6 +87,7 @@ class SweepJob:
     dir: Path                  # the sweep's folder (shared by its jobs)
     job: int                   # Hydra's job number
     overrides: tuple[str, ...]  # this job's overrides, as typed or generated
+    workers: int = 1           # jobs the launcher runs at once on this machine (joblib's n_jobs)
 
 
 @dataclass(frozen=True, eq=False)

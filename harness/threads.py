@@ -8,17 +8,56 @@ faster. The thread count also changes results in the last bits (OpenBLAS splits 
 product differently over two threads), so it is part of what a seed reproduces.
 
 ``training.threads: null`` (the default) leaves the library as it started: one thread
-per core unless ``OPENBLAS_NUM_THREADS`` / ``OMP_NUM_THREADS`` say otherwise. An integer
-limits it for the run, through threadpoolctl, and restores it afterwards. Elementwise
-NumPy work (activations, the optimizer update) runs on one core whatever this says.
+per core unless ``OPENBLAS_NUM_THREADS`` / ``OMP_NUM_THREADS`` say otherwise; except in a
+job of a parallel sweep (``hydra/launcher=joblib``), which takes its share of the cores,
+``cores // workers`` threads (at least one), so that workers × threads never exceeds the
+cores: two jobs each running two BLAS threads on two cores train slower together than
+one after the other. An integer limits it for the run (sweep job or not), through
+threadpoolctl, and restores it afterwards. Elementwise NumPy work (activations, the
+optimizer update) runs on one core whatever this says.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from threadpoolctl import threadpool_info, threadpool_limits
+
+
+def cores() -> int:
+    """The cores this process may run on (its CPU affinity, which containers and
+    ``taskset`` restrict; the machine's count where affinity is unknown)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def workers_of(n_jobs: int | None) -> int:
+    """How many processes a joblib launcher with ``n_jobs`` runs at once on this machine
+    (joblib's meaning: ``-1`` all cores, ``-2`` all but one, ``None`` one)."""
+    if n_jobs is None or n_jobs == 0:
+        return 1
+    if n_jobs < 0:
+        return max(1, cores() + 1 + n_jobs)
+    return n_jobs
+
+
+def share(workers: int) -> int:
+    """BLAS threads for one of ``workers`` parallel jobs: ``cores // workers``, at least one."""
+    return max(1, cores() // max(1, workers))
+
+
+def threads_for(configured: int | None, sweep=None) -> int | None:
+    """The BLAS thread count a run asks for: ``training.threads`` when set; for a job
+    of a sweep run by several workers at once, its share of the cores; else ``None``
+    (the library as it is)."""
+    if configured is not None:
+        return configured
+    workers = getattr(sweep, "workers", 1) if sweep is not None else 1
+    return share(workers) if workers > 1 else None
 
 
 def blas_threads() -> int | None:

@@ -50,6 +50,7 @@ def test_settings_default_when_the_config_has_no_section():
     ({"every_steps": 0}, "diagnostics.every_steps must be an integer >= 1, got 0"),
     ({"probe_size": 2.5}, "diagnostics.probe_size must be an integer >= 1, got 2.5"),
     ({"enabled": "yes"}, "diagnostics.enabled must be true or false, got 'yes'"),
+    ({"plots": "sometimes"}, "diagnostics.plots must be true, false or auto, got 'sometimes'"),
     ({"every": 5}, "diagnostics: unknown option 'every'; accepted: enabled, every_steps, probe_size, plots, profile_step, summary"),
 ])
 def test_bad_settings_are_one_line_errors_naming_the_option(options, message):

@@ -57,8 +57,8 @@ def texts_outside(fig) -> list[str]:
 
 def history(n: int, start_loss: float = 2.3, end_loss: float = 0.05, seconds: float = 1.0) -> list[dict]:
     losses = np.geomspace(start_loss, end_loss, n)
-    return [{"train_loss": float(l), "val_loss": float(l) * 1.1, "train_accuracy": 1 - float(l) / 3,
-             "val_accuracy": 1 - float(l) / 2.5, "epoch_seconds": seconds} for l in losses]
+    return [{"train_loss": float(loss), "val_loss": float(loss) * 1.1, "train_accuracy": 1 - float(loss) / 3,
+             "val_accuracy": 1 - float(loss) / 2.5, "epoch_seconds": seconds} for loss in losses]
 
 
 # ------------------------------------------------------------ comparison.png
@@ -73,7 +73,7 @@ def test_comparison_title_matches_its_panels_and_values_are_the_recorded_fractio
     assert (by_time.get_title(), by_time.get_xlabel()) == ("against training time", "training time (s)")
     for ax in (by_epoch, by_time):
         assert ax.get_ylabel() == "val_accuracy"
-        for line, (_, points) in zip(sorted(ax.get_lines(), key=lambda l: l.get_label()), sorted(runs)):
+        for line, (_, points) in zip(sorted(ax.get_lines(), key=lambda line: line.get_label()), sorted(runs)):
             assert list(line.get_ydata()) == [h["val_accuracy"] for h in points]  # fractions, as MLflow has them
     assert texts_outside(fig) == []
 

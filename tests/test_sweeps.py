@@ -124,6 +124,11 @@ def test_joblib_sweep_loses_no_child_and_no_metric_step(tmp_path):
         # reports.plots=auto: a sweep's jobs draw no plots of their own; the parent compares them all.
         assert not artifact_paths(client, child.info.run_id, "plots")
         assert "checkpoint/checkpoint.json" in artifact_paths(client, child.info.run_id, "checkpoint")
+    # Two workers share the cores: each job's BLAS ran cores // 2 threads (workers x threads <= cores).
+    from harness.threads import cores
+
+    for job in sorted((tmp_path / "multirun").glob("[0-9]*/harness_job.json")):
+        assert json.loads(job.read_text())["summary"]["blas_threads"] == max(1, cores() // 2), job
     assert {"comparison.png", "comparison.csv", "comparison.md"} <= artifact_paths(client, parent.info.run_id)
 
 

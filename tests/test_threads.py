@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness import ConfigError, hookimpl
+from harness import ConfigError, hookimpl, threads
 from harness.testing import train
 from harness.threads import blas_threads, describe_blas, limited
 
@@ -46,3 +46,40 @@ def test_describe_names_the_library_and_its_threads():
 def test_a_bad_thread_count_is_one_line(value):
     with pytest.raises(ConfigError, match="training.threads"):
         train([*TINY, f"training.threads={value}"])
+
+
+# ------------------------------------------------- jobs of a parallel sweep
+
+
+@pytest.mark.parametrize("n_jobs, workers", [(None, 1), (1, 1), (2, 2), (3, 3), (-1, 16), (-2, 15)])
+def test_joblib_n_jobs_means_what_joblib_says(monkeypatch, n_jobs, workers):
+    monkeypatch.setattr(threads, "cores", lambda: 16)
+    assert threads.workers_of(n_jobs) == workers
+
+
+@pytest.mark.parametrize("cores, workers, share", [(2, 2, 1), (2, 3, 1), (16, 2, 8), (16, 16, 1), (16, 5, 3), (2, 1, 2)])
+def test_a_parallel_job_takes_its_share_of_the_cores(monkeypatch, cores, workers, share):
+    monkeypatch.setattr(threads, "cores", lambda: cores)
+    assert threads.share(workers) == share and workers * share <= max(cores, workers)
+
+
+def test_the_configured_count_wins_and_a_job_of_one_worker_keeps_the_library_default(monkeypatch, tmp_path):
+    from harness import SweepJob
+
+    monkeypatch.setattr(threads, "cores", lambda: 16)
+    parallel = SweepJob(dir=tmp_path, job=0, overrides=(), workers=4)
+    assert threads.threads_for(None, parallel) == 4
+    assert threads.threads_for(2, parallel) == 2
+    assert threads.threads_for(None, SweepJob(dir=tmp_path, job=0, overrides=())) is None
+    assert threads.threads_for(None, None) is None
+
+
+def test_the_launcher_says_how_many_jobs_share_this_machine(monkeypatch):
+    from harness.cli.train import launcher_workers
+
+    monkeypatch.setattr(threads, "cores", lambda: 8)
+    joblib = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
+    assert launcher_workers({"_target_": joblib, "n_jobs": 2}) == 2
+    assert launcher_workers({"_target_": joblib, "n_jobs": -1}) == 8
+    assert launcher_workers({"_target_": "hydra._internal.core_plugins.basic_launcher.BasicLauncher"}) == 1
+    assert launcher_workers({"_target_": "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"}) == 1

@@ -24,6 +24,7 @@ from harness.errors import ConfigError, HarnessError
 from harness.plugins import get_plugin_manager
 from harness.records import SweepJob
 from harness.resources import config_dir
+from harness.threads import workers_of
 from harness.training.experiment import run_experiment, run_params
 from harness.training.interrupts import StopRequested
 
@@ -41,7 +42,19 @@ def run_name_from_overrides(overrides) -> str | None:
 
 
 def sweep_context(hc) -> SweepJob:
-    return SweepJob(dir=Path(hc.sweep.dir).resolve(), job=int(hc.job.num), overrides=tuple(hc.overrides.task))
+    return SweepJob(dir=Path(hc.sweep.dir).resolve(), job=int(hc.job.num), overrides=tuple(hc.overrides.task),
+                    workers=launcher_workers(hc.launcher))
+
+
+def launcher_workers(launcher) -> int:
+    """How many jobs the sweep's launcher runs at once on this machine: joblib's
+    ``n_jobs`` (``-1``: one per core); 1 for Hydra's basic launcher, and for launchers
+    that place jobs on other machines (SLURM, Ray), where this machine's cores are not shared."""
+    target = str((launcher or {}).get("_target_", ""))
+    if "joblib" not in target.lower():
+        return 1
+    n_jobs = launcher.get("n_jobs")
+    return workers_of(None if n_jobs is None else int(n_jobs))
 
 
 def _check_resume_alone(cfg: DictConfig, overrides) -> None:

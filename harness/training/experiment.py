@@ -27,7 +27,7 @@ from harness.model import build_layers, build_loss
 from harness.plugins import PluginManager, activated, get_plugin_manager, get_registry
 from harness.records import RunInfo, RunResult, Splits, SweepJob
 from harness.registry import Registry
-from harness.threads import describe_blas, limited
+from harness.threads import describe_blas, limited, threads_for
 from harness.training import checkpoint
 from harness.training.batching import steps_per_epoch
 from harness.training.interrupts import InterruptGuard, StopRequested
@@ -275,7 +275,7 @@ def _prepare_and_train(cfg: DictConfig, pm: PluginManager, registry: Registry, r
         trainer.resume(resume_dir)
         if downloaded:
             discard_download(resume_dir)  # read: not kept for the hours the run may take
-    with limited(s.training.threads) as threads:
+    with limited(threads_for(s.training.threads, sweep)) as threads:
         log.info("BLAS: %s", describe_blas())
         if threads is not None:  # the count in force, whether set here or by the library
             result.summary["blas_threads"] = threads

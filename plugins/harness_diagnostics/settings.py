@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from harness import validation as v
 from harness import ConfigError
+from harness import validation as v
 
 SECTION = "diagnostics"
 AUTO = "auto"
@@ -39,6 +39,12 @@ def draws_plots(settings: Settings, run) -> bool:
     return run.sweep is None if settings.plots == AUTO else bool(settings.plots)
 
 
+def _plots(value) -> bool | str:
+    if value != AUTO and not isinstance(value, bool):
+        v.fail(f"{SECTION}.plots", "true, false or auto", value)
+    return value
+
+
 def from_config(config) -> Settings:
     """The run's diagnostics settings; defaults for any option the section leaves out."""
     section = getattr(config, "section", None)
@@ -58,7 +64,7 @@ def parse(options: dict) -> Settings:
         enabled=v.boolean(f"{SECTION}.enabled", merged["enabled"]),
         every_steps=v.integer(f"{SECTION}.every_steps", merged["every_steps"], low=1),
         probe_size=v.integer(f"{SECTION}.probe_size", merged["probe_size"], low=1),
-        plots=merged["plots"] if merged["plots"] == AUTO else v.boolean(f"{SECTION}.plots", merged["plots"]),
+        plots=_plots(merged["plots"]),
         profile_step=v.optional(v.integer, f"{SECTION}.profile_step", merged["profile_step"], low=0),
         summary=v.boolean(f"{SECTION}.summary", merged["summary"]),
     )

@@ -149,7 +149,7 @@ def comparison_figure(runs: list[tuple[str, list[dict[str, float]]]], metric: st
         chosen = set(ranked[:top])
         others = [run for i, run in enumerate(drawn) if i not in chosen]
         drawn = [run for i, run in enumerate(drawn) if i in chosen]
-    for name, points in others:
+    for _name, points in others:
         values = [h[metric] for h in points]
         style = dict(color="0.6", lw=0.7, alpha=0.5, zorder=1, label="_other")
         by_epoch.plot(range(1, len(values) + 1), values, **style)
