@@ -3,7 +3,6 @@ its MLflow metrics and plots, and the sweep summary."""
 
 from __future__ import annotations
 
-
 import logging
 import math
 import re
@@ -12,6 +11,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
+from conftest import TINY, read_records
 from harness import ConfigError
 from harness.registry import Registry
 from harness.training.experiment import run_experiment
@@ -23,7 +23,6 @@ from harness_diagnostics.probe import tracked as tracked_name
 from harness_diagnostics.settings import Settings, from_config
 from harness_diagnostics.stats import SIGMOID_LIMIT, TANH_LIMIT, dead_fraction, saturated_fraction, update_ratio
 from harness_diagnostics.summary import describe, summarize_records
-from conftest import TINY, read_records
 
 PNG = b"\x89PNG\r\n\x1a\n"
 # blobs: 6 steps per epoch, 18 in 3 epochs; the reports plugin's plots only cost time here
@@ -75,7 +74,7 @@ def test_dead_units_are_those_never_positive_over_the_batch():
 def test_saturation_means_a_derivative_below_five_percent_of_its_peak():
     s = SIGMOID_LIMIT
     assert s * (1 - s) == pytest.approx(0.05 * 0.25)
-    assert 1 - TANH_LIMIT**2 == pytest.approx(0.05)
+    assert pytest.approx(0.05) == 1 - TANH_LIMIT**2
     assert saturated_fraction("sigmoid", np.array([[0.001, 0.5, 0.999, 0.3]])) == 0.5
     assert saturated_fraction("tanh", np.array([[0.99, -0.99, 0.1, -0.5]])) == 0.5
 
