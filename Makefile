@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: train test test-fast test-integration venv benchmark example-plugin docs-images clean
+.PHONY: train lint test test-fast test-integration venv benchmark example-plugin docs-images clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required; set PYTHON=python3.11")'
@@ -23,13 +23,20 @@ venv: $(STAMP)
 train: $(STAMP)
 	$(BIN)/harness-train $(ARGS)
 
-## Run the whole test suite, slow and network tests included (tests/integration: see below).
-test: $(STAMP)
-	$(BIN)/python -m pytest $(ARGS)
+## Lint (ruff) and type-check (mypy), both configured in pyproject.toml.
+lint: $(STAMP)
+	$(BIN)/python -m ruff check .
+	$(BIN)/python -m mypy
+
+## Lint, then the whole test suite on every core, slow and network tests included
+## (tests/integration: see below). WORKERS=1 runs it in one process.
+WORKERS ?= auto
+test: lint
+	$(BIN)/python -m pytest -n $(WORKERS) $(ARGS)
 
 ## The quick part of the suite: no training to 98 %, no package-index downloads.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow and not network and not fashion" $(ARGS)
+	$(BIN)/python -m pytest -n $(WORKERS) -m "not slow and not network and not fashion" $(ARGS)
 
 ## Integration tests (tests/integration): real services and launchers, started by the tests
 ## themselves. PostgreSQL ones need Debian's `postgresql`, browser ones Debian's `chromium`

@@ -347,7 +347,7 @@ def main() -> None:
         "jobs": args.jobs, "rounds": len(rounds), "started": len(children),
         "finished": statuses.get("FINISHED", 0), "failed": statuses.get("FAILED", 0),
         "killed": statuses.get("KILLED", 0), "running": statuses.get("RUNNING", 0) + sum(p.info.status == "RUNNING" for p in parents),
-        "configs_finished": len(configs_done), "metrics_recorded": sum(len(l["metrics"]) for l in recorded(record)),
+        "configs_finished": len(configs_done), "metrics_recorded": sum(len(line["metrics"]) for line in recorded(record)),
         "metrics_lost": lost,
     }
     if diagnostics is not None and ctrl_c is not None:

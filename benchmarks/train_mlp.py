@@ -38,9 +38,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from epoch_profile import CATEGORIES, format_breakdown, profile  # noqa: E402
-from runs import train_with_probe  # noqa: E402
-
 from harness.threads import blas_threads, describe_blas, limited  # noqa: E402
+from runs import train_with_probe  # noqa: E402
 
 TARGET = 0.98
 

@@ -52,14 +52,15 @@ from harness.errors import (  # noqa: E402
     TrackingError,
 )
 from harness.files import atomic_write, cache_root, describe_os_error, sha256_file  # noqa: E402
+from harness.jobs import read_results as read_sweep_jobs  # noqa: E402
 from harness.kit import (  # noqa: E402
     LayerBlock,
-    clip_by_global_norm,
-    clip_by_value,
-    global_norm,
     LayerStackModel,
     build_stack,
     check_scheme,
+    clip_by_global_norm,
+    clip_by_value,
+    global_norm,
     init_weights,
     layer_kind,
     layer_name,
@@ -78,7 +79,6 @@ from harness.records import (  # noqa: E402
     SweepJob,
     holdout,
 )
-from harness.jobs import read_results as read_sweep_jobs  # noqa: E402
 from harness.training.arrays import model_arrays, model_components  # noqa: E402
 from harness.training.checkpoint import TrainingState  # noqa: E402
 from harness.training.checkpoint import files as checkpoint_files  # noqa: E402

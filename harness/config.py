@@ -14,9 +14,9 @@ from __future__ import annotations
 import difflib
 import logging
 import re
-from dataclasses import dataclass, field, fields
 from collections.abc import Mapping
-from typing import Any, Optional
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -40,7 +40,7 @@ class GDConfig:
     """Batching mode of gradient descent: all samples, one sample, or mini-batches."""
 
     mode: str = "minibatch"
-    batch_size: Optional[int] = 128
+    batch_size: int | None = 128
     shuffle: bool = True
 
     def check(self) -> None:
@@ -64,12 +64,12 @@ class GDConfig:
 class TrainingConfig:
     epochs: int = 20
     restore_best: bool = True
-    early_stopping_patience: Optional[int] = None
+    early_stopping_patience: int | None = None
     eval_batch_size: int = 5000
-    max_seconds: Optional[float] = None
+    max_seconds: float | None = None
     checkpoint_every: int = 1
     on_divergence: str = "fail"
-    threads: Optional[int] = None
+    threads: int | None = None
 
     def check(self) -> None:
         v.integer("training.epochs", self.epochs, low=1)
@@ -121,7 +121,7 @@ class HarnessConfig:
     data: dict[str, Any] = field(default_factory=dict)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
-    resume: Optional[str] = None
+    resume: str | None = None
     # Top-level sections the schema does not know, kept for the plugins they belong to
     # (``tracking``, ``reports``, ``diagnostics``): see :meth:`section`.
     plugins: dict[str, Any] = field(default_factory=dict)

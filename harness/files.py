@@ -14,10 +14,10 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import BinaryIO
 
 Writer = Callable[[BinaryIO], object]
-Payload = Union[bytes, bytearray, memoryview, str, Writer]
+Payload = bytes | bytearray | memoryview | str | Writer
 _CHUNK = 1 << 20
 
 

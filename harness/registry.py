@@ -12,8 +12,8 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 from functools import partial
+from typing import Any
 
 from harness.errors import ConfigError, HarnessError, PluginError
 from harness.plugins import PluginManager, call_each

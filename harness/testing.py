@@ -31,7 +31,6 @@ from harness.conformance import Case, CaseReport, select_cases
 from harness.plugins import PluginManager, activated, get_plugin_manager, get_registry, load_plugins
 from harness.registry import Registry
 from harness.resources import config_dir
-
 from harness.training.experiment import Outcome  # noqa: E402  (re-exported: what train() returns)
 
 __all__ = ["QUIET", "ConformanceCheck", "Outcome", "compose", "conformance_checks", "parametrize_with_checks",

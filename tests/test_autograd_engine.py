@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
+from conftest import TINY
 from harness.errors import ConfigError
 from harness.model import build_layers, build_loss
 from harness.plugins import load_plugins
 from harness.registry import Registry
 from harness.training.evaluation import evaluate
 from harness.training.experiment import run_experiment
-from conftest import TINY
 
 REGISTRY = Registry(load_plugins(use_env=False))
 AGREEMENT = 1e-10
@@ -222,7 +222,7 @@ def test_float32_training_is_step_for_step_the_same_as_backprop():
         for model, optimizer in zip(models, optimizers):
             model.train_batch(x, y)
             optimizer.step(model.named_parameters())
-    for (name, a, ga), (_, b, gb) in zip(models[0].named_parameters(), models[1].named_parameters()):
+    for (name, a, _ga), (_, b, gb) in zip(models[0].named_parameters(), models[1].named_parameters()):
         assert a.dtype == b.dtype == gb.dtype == np.float32
         np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-7, err_msg=name)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import TINY
 from harness.errors import ConfigError
 from harness.model import build_layers, build_loss
 from harness.plugins import load_plugins
@@ -21,11 +22,10 @@ from harness.training.experiment import build_parts, run_experiment
 from harness_autograd.layers import Dense, Dropout, ReLU, Sigmoid, Tanh
 from harness_autograd.normalization import BatchNorm
 from harness_autograd.residual import Residual
+from harness_diagnostics.probe import Probe
 from harness_gradcheck import CentralDifference
 from harness_gradcheck.central import numerical_gradient
 from harness_gradcheck.numerics import relative_error
-from harness_diagnostics.probe import Probe
-from conftest import TINY
 
 REGISTRY = Registry(load_plugins(use_env=False))
 AGREEMENT = 1e-10

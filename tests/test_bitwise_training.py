@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from harness import Splits, hookimpl, holdout
+from harness import Splits, holdout, hookimpl
 from harness.testing import train
 from harness.training.arrays import model_arrays
 from harness_datasets.augment import random_shifts

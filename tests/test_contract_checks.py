@@ -313,7 +313,7 @@ def test_an_image_dataset_without_its_files_is_skipped_with_the_reason_and_nothi
     mnist = next(c for c in report.cases if c.case.subject.name == "mnist")
     assert mnist.status == "skipped"
     (reason,) = {r.detail for r in mnist.results}
-    assert reason.startswith(f"not available offline: MNIST: could not obtain train-images-idx3-ubyte")
+    assert reason.startswith("not available offline: MNIST: could not obtain train-images-idx3-ubyte")
     assert "(offline=True: nothing is downloaded); `harness data fetch mnist` caches its files" in reason
     assert report.passed  # a skip is no failure
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.errors import DataError
 from harness_datasets import cache
 from harness_datasets.cache import atomic_write, cache_root, ensure_dir, sha256_file, verify_sha256
-from harness.errors import DataError
 
 
 def test_cache_root_precedence(monkeypatch, tmp_path):

@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness.errors import DataError
 from harness_datasets import fashion_mnist, mnist, sources
 from harness_datasets.cache import sha256_file
 from harness_datasets.safe_pickle import safe_loads
-from harness.errors import DataError
 
 NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 

@@ -25,8 +25,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from hydra.core.config_search_path import ConfigSearchPath
 from hydra._internal.config_search_path_impl import ConfigSearchPathImpl
+from hydra.core.config_search_path import ConfigSearchPath
 from mlflow.tracking import MlflowClient
 
 from fake_plugins import make_distribution

@@ -280,9 +280,8 @@ def test_first_signal_waits_for_the_step_and_a_second_sigint_stops_at_once():
 def test_a_signal_outside_the_steps_stops_at_once():
     from harness.training.interrupts import InterruptGuard
 
-    with InterruptGuard():
-        with pytest.raises(StopRequested):
-            os.kill(os.getpid(), signal.SIGTERM)
+    with InterruptGuard(), pytest.raises(StopRequested):
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 @pytest.mark.slow

@@ -17,9 +17,8 @@ import pytest
 from harness.conformance import run_suite
 from harness.plugins import load_plugins
 from harness.registry import Registry
-from harness_autograd import Dual, Tensor, Value, jvp, tangent, vjp
+from harness_autograd import Dual, Tensor, Value, jvp, tangent, tangents, vjp
 from harness_autograd import dual as dual_module
-from harness_autograd import tangents
 from harness_autograd.tensor import BACKWARD
 
 # ---------------------------------------------------------------------- Dual

@@ -177,7 +177,6 @@ class LinearPerStep:
 
 
 def test_a_per_step_schedule_is_asked_before_every_step(tmp_path):
-    from harness.testing import plugin_manager_with
 
     class Provides:
         @hookimpl

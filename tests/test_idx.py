@@ -8,8 +8,8 @@ import struct
 import numpy as np
 import pytest
 
-from harness_datasets.idx import check_counts, encode_idx, read_idx, write_idx
 from harness.errors import DataError
+from harness_datasets.idx import check_counts, encode_idx, read_idx, write_idx
 
 
 def idx_bytes(magic: int, dims: tuple[int, ...], payload: bytes) -> bytes:

@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import TINY
 from harness.errors import ConfigError
 from harness.training.experiment import run_experiment
 from harness_lessons import evaluations
 from harness_lessons.runs import compare_runs
-from conftest import TINY
 
 RANGE = [*TINY, "schedule=lr_range", "optimizer=sgd", "optimizer.lr=1e-4", "schedule.max_lr=1e4", "schedule.stages=16",
          "training.epochs=4", "training.on_divergence=record", "data.n_samples=2400"]

@@ -18,6 +18,7 @@ import pytest
 from mlflow.entities import LoggedModelStatus
 from mlflow.tracking import MlflowClient
 
+from conftest import TINY
 from harness.errors import ConfigError, HarnessError
 from harness.training.experiment import run_experiment
 from harness_mlflow import names, requirements, store, wheels
@@ -25,7 +26,6 @@ from harness_mlflow.datasets import array_digest, split_inputs
 from harness_mlflow.runs import effective_params, run_params
 from harness_mlflow.settings import Settings
 from harness_mlflow.sweep_summary import summarize
-from conftest import TINY
 
 TRACKED = [o for o in TINY if o != "tracking=none"] + ["tracking=mlflow", "name=tiny"]
 HARNESS = str(Path(sys.executable).with_name("harness"))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from mlflow.tracking import MlflowClient
 
+from conftest import TINY
 from harness.errors import DivergenceError
 from harness.training.experiment import run_experiment
-from conftest import TINY
 
 TRACKED = [o for o in TINY if o != "tracking=none"] + ["tracking=mlflow", "name=tiny"]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import TINY
 from harness.errors import ConfigError
 from harness.model import build_layers, build_loss
 from harness.registry import Registry
@@ -17,7 +18,6 @@ from harness_backprop import BackpropEngine, BatchNorm, Dense, Dropout, ReLU, Re
 from harness_gradcheck import CentralDifference
 from harness_gradcheck.central import numerical_gradient
 from harness_gradcheck.numerics import relative_error
-from conftest import TINY
 
 ENGINE = BackpropEngine()
 TOLERANCE = 1e-7

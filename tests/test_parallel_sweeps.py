@@ -24,7 +24,8 @@ BIN = Path(sys.executable).parent
 TINY = ["data=blobs", "model.layers.4.units=3", "training.epochs=2", "progress=never",
         "tracking.log_model=false", "reports.plots=false", "training.checkpoint_every=0", "name=parallel"]
 SIXTEEN = "seed=range(16)"
-ENV = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+# No MLflow job runners (huey consumers) beside a test server: nothing here submits jobs.
+ENV = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
 def sweep(project: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
@@ -53,7 +54,7 @@ def get_json(url: str, payload: dict | None = None) -> dict:
 def serving(args: list[str], port: int, cwd: Path, ready_path: str = "/health", env: dict | None = None):
     # Output to a file, not a pipe nobody reads: a server logs every request, and a full
     # pipe would block it mid-request. Its own process group: workers stop with it.
-    log_file = open(cwd / f"server-{port}.log", "w")
+    log_file = open(cwd / f"server-{port}.log", "w")  # noqa: SIM115 (open while the server runs)
     process = subprocess.Popen(args, cwd=cwd, stdout=log_file, stderr=subprocess.STDOUT, text=True,
                                env=env or ENV, start_new_session=True)
     try:
@@ -65,7 +66,7 @@ def serving(args: list[str], port: int, cwd: Path, ready_path: str = "/health", 
             except OSError:
                 if process.poll() is not None or time.time() > deadline:
                     _stop(process, signal.SIGKILL)
-                    raise AssertionError(f"server did not start: {(cwd / f'server-{port}.log').read_text()[-2000:]}")
+                    raise AssertionError(f"server did not start: {(cwd / f'server-{port}.log').read_text()[-2000:]}") from None
                 time.sleep(0.5)
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -23,9 +23,9 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
+from conftest import TINY
 from harness.errors import ConfigError, TrackingError
 from harness.training.experiment import run_experiment
-from conftest import TINY
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent

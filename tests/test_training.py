@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import TINY
 from harness.errors import DivergenceError
 from harness.training.batching import epoch_batches
 from harness.training.experiment import run_experiment
-from conftest import TINY
 
 
 def test_minibatches_cover_every_example_once_in_a_seeded_order():

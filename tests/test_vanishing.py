@@ -18,13 +18,13 @@ import sys
 import numpy as np
 import pytest
 
+from harness import clip_by_value
 from harness.errors import ConfigError
 from harness.registry import Registry
 from harness.training.experiment import build_parts
 from harness_diagnostics.probe import GRAD, RATIO, Probe, tracked, weight_names
 from harness_diagnostics.summary import describe
 from harness_optim import SGD
-from harness import clip_by_value
 
 PRESET = ["+experiment=vanishing", "tracking=none", "progress=never"]
 

@@ -108,10 +108,7 @@ def checkpoint_config(cfg: DictConfig, pm: PluginManager) -> tuple[DictConfig, P
     :func:`discard_download`; deleted here already when this raises). A local run folder
     is claimed first (:mod:`harness.runlock`): if the run that writes it still trains,
     resuming it is refused before anything is read; the caller releases it."""
-    reference = str(cfg.resume)
-    if not reference.strip():  # `resume=` alone: Path("") is the current folder, not a run
-        raise ConfigError("resume= needs a value: a tracked run id, a run folder or its checkpoint/ folder "
-                          "(leave resume out to start a new run)")
+    reference = check_resume_reference(cfg)
     candidate = Path(reference).expanduser()
     downloaded = False
     if candidate.is_dir():
@@ -139,6 +136,16 @@ def checkpoint_config(cfg: DictConfig, pm: PluginManager) -> tuple[DictConfig, P
     saved.paths = cfg.paths  # write new outputs next to this invocation's
     saved.resume = reference
     return saved, directory, downloaded
+
+
+def check_resume_reference(cfg: DictConfig) -> str:
+    """``resume=`` alone is refused before anything is written: ``Path("")`` is the
+    current folder, not a run."""
+    reference = str(cfg.resume)
+    if not reference.strip():
+        raise ConfigError("resume= needs a value: a tracked run id, a run folder or its checkpoint/ folder "
+                          "(leave resume out to start a new run)")
+    return reference
 
 
 def discard_download(directory: Path) -> None:
@@ -173,6 +180,8 @@ def _run(cfg: DictConfig, pm: PluginManager, run_name: str | None, sweep: SweepJ
          guard: InterruptGuard) -> Outcome:
     registry = get_registry(pm)
     _warn_failed_plugins(pm)
+    if cfg.get("resume") is not None:
+        check_resume_reference(cfg)
     own = _claim_output_dir(Path(str(cfg.paths.output_dir)))
     try:
         if sweep is not None and (signum := jobs.stop_requested(sweep.dir)) is not None:

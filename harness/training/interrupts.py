@@ -62,7 +62,7 @@ class InterruptGuard:
         self.closing = False
         self._previous: dict[int, Any] = {}
 
-    def __enter__(self) -> "InterruptGuard":
+    def __enter__(self) -> InterruptGuard:
         if threading.current_thread() is threading.main_thread():
             for signum in HANDLED:
                 self._previous[signum] = signal.signal(signum, self._handle)

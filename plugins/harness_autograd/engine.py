@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 
 from harness import LayerStackModel
-
 from harness_autograd.tangents import tangent
 from harness_autograd.tensor import Tensor, no_grad
 
@@ -104,4 +103,5 @@ class AutogradEngine:
     def loss_gradient(self, loss, outputs: np.ndarray, labels: np.ndarray) -> np.ndarray:
         logits = Tensor(outputs, requires_grad=True)
         loss(logits, labels).backward()
+        assert logits.grad is not None  # backward reaches every leaf that requires a gradient
         return logits.grad

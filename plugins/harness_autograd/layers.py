@@ -14,10 +14,12 @@ swaps in another array (complex steps) is heard.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from harness import validation as v
 from harness import check_scheme, init_weights
+from harness import validation as v
 from harness_autograd.tensor import Tensor, no_grad
 
 
@@ -40,6 +42,8 @@ class Layer:
         return input_dim
 
     # Subclasses define ``__call__(x: Tensor, train: bool) -> Tensor``.
+    if TYPE_CHECKING:
+        def __call__(self, x: Tensor, train: bool) -> Tensor: ...
 
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
         """The layer on a plain array, without building a graph (core protocol)."""

@@ -46,6 +46,11 @@ class Residual(LayerBlock, Layer):
         leaf when a checker swaps an array in, so this is looked up, never stored)."""
         return self.inner("tensors")
 
+    @tensors.setter
+    def tensors(self, value: dict[str, Tensor]) -> None:
+        # Layer's ``tensors`` is a plain attribute; this one is derived and cannot be set.
+        raise AttributeError("Residual.tensors are its inner layers' leaves; set theirs instead")
+
     def __call__(self, x: Tensor, train: bool) -> Tensor:
         self.sync_params()
         h = x

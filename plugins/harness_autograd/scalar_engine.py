@@ -9,13 +9,11 @@ engines.
 from __future__ import annotations
 
 import logging
-
 from typing import Any
 
 import numpy as np
 
 from harness import LayerStackModel
-
 from harness_autograd.dual import Dual
 from harness_autograd.scalar_layers import to_array, to_rows
 from harness_autograd.tangents import NoTangentRule

@@ -13,12 +13,14 @@ weights before each pass (``load``) and their gradients back after it
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from operator import methodcaller
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from harness import validation as v
 from harness import check_scheme, init_weights
+from harness import validation as v
 from harness_autograd import nn
 from harness_autograd.value import Value
 
@@ -40,6 +42,9 @@ class ScalarLayer:
     def build(self, input_dim: int, rng: np.random.Generator, dtype) -> int:
         return input_dim
 
+    if TYPE_CHECKING:
+        def __call__(self, rows: Rows, train: bool) -> Rows: ...
+
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
         return to_array(self(to_rows(x), train), x.dtype)
 
@@ -47,6 +52,8 @@ class ScalarLayer:
 class Activation(ScalarLayer):
     """``fn`` applied to every value of every row: a method call, so rows of ``Value``
     (reverse mode) and rows of ``Dual`` (forward mode) go through the same code."""
+
+    fn: Callable[[Any], Any]  # set by each subclass
 
     def __call__(self, rows: Rows, train: bool) -> Rows:
         fn = self.fn
@@ -122,10 +129,11 @@ class SoftmaxCrossEntropy:
     kind = "softmax_cross_entropy"
 
     def __call__(self, rows: Rows, labels) -> Value:
-        total = 0.0
+        total: Any = 0.0  # a Value after the first row (a Dual in forward mode)
         for row, label in zip(rows, labels):
             m = max(z.data for z in row)
-            total = total + sum([(z - m).exp() for z in row]).log() - (row[label] - m)
+            exps = cast(Value, sum([(z - m).exp() for z in row]))  # 0 + the row's terms: never the bare 0
+            total = total + exps.log() - (row[label] - m)
         return total * (1.0 / len(rows))
 
 
@@ -135,7 +143,7 @@ class MeanSquaredError:
     kind = "mse"
 
     def __call__(self, rows: Rows, labels) -> Value:
-        total = 0.0
+        total: Any = 0.0  # a Value after the first row (a Dual in forward mode)
         for row, label in zip(rows, labels):
             for j, z in enumerate(row):
                 diff = z - 1.0 if j == label else z

@@ -113,7 +113,7 @@ def _mul(node, t):
 
 
 def _div(node, t):
-    (a, b), (ta, tb) = node._parents, t
+    (_, b), (ta, tb) = node._parents, t
     out = 0.0 if ta is None else ta
     if tb is not None:
         out = out - node.data * tb

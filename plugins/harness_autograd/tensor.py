@@ -25,8 +25,12 @@ How it works:
 from __future__ import annotations
 
 import math
+from typing import Any, TypeAlias
 
 import numpy as np
+
+# What an operation accepts besides a tensor: arrays and numbers become constants (``_lift``).
+Operand: TypeAlias = "Tensor | np.ndarray | float"
 
 
 class _GradMode:
@@ -56,7 +60,15 @@ class Tensor:
     __slots__ = ("data", "grad", "requires_grad", "_op", "_parents", "_ctx", "_grad_buffer")
     __array_ufunc__ = None  # ``ndarray * Tensor`` defers to ``Tensor.__rmul__``
 
-    def __init__(self, data, requires_grad: bool = False, dtype=None):
+    data: np.ndarray
+    grad: np.ndarray | None
+    requires_grad: bool
+    _op: str | None  # None for a leaf, else the key of its rule in BACKWARD
+    _parents: tuple[Tensor, ...]
+    _ctx: Any  # what the op's backward rule needs (axes, masks, ...): the op decides
+    _grad_buffer: np.ndarray | None
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None):
         self.data = np.asarray(data.data if isinstance(data, Tensor) else data, dtype=dtype)
         self.grad = None
         self.requires_grad = bool(requires_grad)
@@ -107,31 +119,31 @@ class Tensor:
 
     # ------------------------------------------------------------- arithmetic
 
-    def __add__(self, other):
+    def __add__(self, other: Operand) -> Tensor:
         other = _lift(other, self)
         return _node(self.data + other.data, "add", (self, other))
 
-    def __sub__(self, other):
+    def __sub__(self, other: Operand) -> Tensor:
         other = _lift(other, self)
         return _node(self.data - other.data, "sub", (self, other))
 
-    def __mul__(self, other):
+    def __mul__(self, other: Operand) -> Tensor:
         other = _lift(other, self)
         return _node(self.data * other.data, "mul", (self, other))
 
-    def __truediv__(self, other):
+    def __truediv__(self, other: Operand) -> Tensor:
         other = _lift(other, self)
         return _node(self.data / other.data, "div", (self, other))
 
-    def __pow__(self, other):
+    def __pow__(self, other: Operand) -> Tensor:
         other = _lift(other, self)
         return _node(self.data ** other.data, "pow", (self, other))
 
-    def __matmul__(self, other):
+    def __matmul__(self, other: Operand) -> Tensor:
         other = _lift(other, self)
         return _node(self.data @ other.data, "matmul", (self, other))
 
-    def linear(self, weight, bias):
+    def linear(self, weight: Operand, bias: Operand) -> Tensor:
         """``self @ weight + bias`` as one node, for ``(m, n) @ (n, k) + (k,)``.
 
         The same value and gradients as the two-node expression, with one array fewer
@@ -144,54 +156,54 @@ class Tensor:
         out += bias.data
         return _node(out, "linear", (self, weight, bias))
 
-    def __radd__(self, other):
+    def __radd__(self, other: Operand) -> Tensor:
         return _lift(other, self) + self
 
-    def __rsub__(self, other):
+    def __rsub__(self, other: Operand) -> Tensor:
         return _lift(other, self) - self
 
-    def __rmul__(self, other):
+    def __rmul__(self, other: Operand) -> Tensor:
         return _lift(other, self) * self
 
-    def __rtruediv__(self, other):
+    def __rtruediv__(self, other: Operand) -> Tensor:
         return _lift(other, self) / self
 
-    def __rpow__(self, other):
+    def __rpow__(self, other: Operand) -> Tensor:
         return _lift(other, self) ** self
 
-    def __rmatmul__(self, other):
+    def __rmatmul__(self, other: Operand) -> Tensor:
         return _lift(other, self) @ self
 
-    def __neg__(self):
+    def __neg__(self) -> Tensor:
         return _node(-self.data, "neg", (self,))
 
     # ------------------------------------------------------------- reductions
 
-    def sum(self, axis=None, keepdims: bool = False):
+    def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
         return _node(np.asarray(self.data.sum(axis=axis, keepdims=keepdims)), "sum", (self,), (axis, keepdims))
 
-    def mean(self, axis=None, keepdims: bool = False):
+    def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
         axes = range(self.data.ndim) if axis is None else axis if isinstance(axis, tuple) else (axis,)
         count = math.prod(self.data.shape[i] for i in axes)
         return self.sum(axis, keepdims) * (1.0 / count)
 
-    def max(self, axis=None, keepdims: bool = False):
+    def max(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
         out = self.data.max(axis=axis, keepdims=True)
         data = out if keepdims else out.reshape(()) if axis is None else np.squeeze(out, axis=axis)
         return _node(data, "max", (self,), (axis, keepdims, out))
 
     # ---------------------------------------------------------------- shape
 
-    def reshape(self, *shape):
-        shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-        return _node(self.data.reshape(shape), "reshape", (self,))
+    def reshape(self, *shape: Any) -> Tensor:
+        dims = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+        return _node(self.data.reshape(dims), "reshape", (self,))
 
-    def transpose(self, *axes):
-        axes = axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
-        axes = tuple(axes) if axes else tuple(reversed(range(self.data.ndim)))
-        return _node(self.data.transpose(axes), "transpose", (self,), axes)
+    def transpose(self, *axes: Any) -> Tensor:
+        given = axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
+        order = tuple(given) if given else tuple(reversed(range(self.data.ndim)))
+        return _node(self.data.transpose(order), "transpose", (self,), order)
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: Any) -> Tensor:
         if isinstance(index, Tensor):
             index = index.data
         elif isinstance(index, tuple):
@@ -200,24 +212,24 @@ class Tensor:
 
     # ------------------------------------------------------------ elementwise
 
-    def exp(self):
+    def exp(self) -> Tensor:
         return _node(np.exp(self.data), "exp", (self,))
 
-    def log(self):
+    def log(self) -> Tensor:
         return _node(np.log(self.data), "log", (self,))
 
-    def relu(self):
+    def relu(self) -> Tensor:
         return _node(np.maximum(self.data, 0), "relu", (self,))
 
-    def leaky_relu(self, alpha: float = 0.01):
+    def leaky_relu(self, alpha: float = 0.01) -> Tensor:
         positive = self.data > 0
-        alpha = np.asarray(alpha, dtype=self.data.dtype)
-        return _node(np.where(positive, self.data, self.data * alpha), "leaky_relu", (self,), (positive, alpha))
+        slope = np.asarray(alpha, dtype=self.data.dtype)
+        return _node(np.where(positive, self.data, self.data * slope), "leaky_relu", (self,), (positive, slope))
 
-    def tanh(self):
+    def tanh(self) -> Tensor:
         return _node(np.tanh(self.data), "tanh", (self,))
 
-    def sigmoid(self):
+    def sigmoid(self) -> Tensor:
         # (1 + tanh(x/2)) / 2 equals 1 / (1 + e^-x) and never overflows.
         out = np.tanh(self.data * 0.5)
         out += 1
@@ -226,13 +238,13 @@ class Tensor:
 
     # ------------------------------------------------------ softmax family
 
-    def log_softmax(self, axis: int = -1):
+    def log_softmax(self, axis: int = -1) -> Tensor:
         """``x − logΣexp(x)`` along ``axis``, with the maximum subtracted first (stable)."""
         shifted = self.data - self.data.max(axis=axis, keepdims=True)
         shifted -= np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
         return _node(shifted, "log_softmax", (self,), axis)
 
-    def cross_entropy(self, labels, label_smoothing: float = 0.0) -> Tensor:
+    def cross_entropy(self, labels: Tensor | np.ndarray, label_smoothing: float = 0.0) -> Tensor:
         """Mean over rows of ``−Σ_j T_ij log softmax(self)_ij``, fused and stable.
 
         ``self`` holds logits of shape ``(m, classes)``, ``labels`` integer classes;
@@ -257,7 +269,7 @@ class Tensor:
 
     # ---------------------------------------------------------------- backward
 
-    def backward(self, grad=None) -> None:
+    def backward(self, grad: Tensor | np.ndarray | float | None = None) -> None:
         """Gradients of ``self`` (seeded with ``grad``, default ones) for every node.
 
         Intermediate gradients are recomputed on every call; leaf gradients add up.
@@ -277,18 +289,22 @@ class Tensor:
             if op is None or node.grad is None:
                 continue
             grads = BACKWARD[op](node, node.grad)
-            for parent, grad in zip(node._parents, grads):
-                if grad is not None:
-                    _accumulate(parent, grad)
+            for parent, parent_grad in zip(node._parents, grads):
+                if parent_grad is not None:
+                    _accumulate(parent, parent_grad)
 
     def _topological_order(self) -> list[Tensor]:
         """Nodes that require a gradient, each after its operands (see ``Value``)."""
-        order, seen, stack = [], set(), [self]
+        order: list[Tensor] = []
+        seen: set[Tensor] = set()
+        stack: list[Tensor | None] = [self]
         push, pop, add = stack.append, stack.pop, seen.add
         while stack:
             node = pop()
             if node is None:
-                order.append(pop())
+                done = pop()
+                assert done is not None  # the node pushed just before this marker
+                order.append(done)
             elif node not in seen:
                 add(node)
                 push(node)
@@ -302,7 +318,7 @@ class Tensor:
 # ------------------------------------------------------------------- plumbing
 
 
-def _lift(value, like: Tensor) -> Tensor:
+def _lift(value: Operand, like: Tensor) -> Tensor:
     """Operands that are not tensors become constants; Python numbers take ``like``'s
     float dtype so that ``float32_tensor * 0.5`` stays float32."""
     if value.__class__ is Tensor:
@@ -313,7 +329,7 @@ def _lift(value, like: Tensor) -> Tensor:
     return Tensor(np.asarray(value, dtype=dtype))
 
 
-def _node(data: np.ndarray, op: str, parents: tuple, ctx=None) -> Tensor:
+def _node(data: np.ndarray, op: str, parents: tuple[Tensor, ...], ctx: Any = None) -> Tensor:
     """The result of ``op``; a graph node only if grad mode is on and it needs one."""
     out = Tensor.__new__(Tensor)
     out.data, out.grad, out._grad_buffer = data, None, None
@@ -349,7 +365,7 @@ def _accumulate(node: Tensor, grad: np.ndarray) -> None:
         node.grad = current + grad
 
 
-def _sink(t: Tensor, node: Tensor):
+def _sink(t: Tensor, node: Tensor) -> np.ndarray | None:
     """Where ``node``'s backward rule may write ``t``'s gradient directly (``out=``):
     ``t``'s persistent buffer if ``t`` is a leaf with no gradient yet in this pass and
     is only one of ``node``'s operands (``W @ W`` gets two gradients); else ``None``."""
@@ -358,7 +374,7 @@ def _sink(t: Tensor, node: Tensor):
     return None
 
 
-def unbroadcast(grad: np.ndarray, shape: tuple, out=None) -> np.ndarray:
+def unbroadcast(grad: np.ndarray, shape: tuple[int, ...], out: np.ndarray | None = None) -> np.ndarray:
     """Sum ``grad`` over the axes NumPy broadcast to reach ``grad.shape`` from ``shape``."""
     if grad.shape == shape:
         return grad

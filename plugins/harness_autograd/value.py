@@ -28,16 +28,25 @@ as a constant in ``_b`` (ops ``+k``, ``*k``, ``**k``) rather than wrapped in a n
 from __future__ import annotations
 
 import math
+from typing import Any, final
 
 _new = object.__new__  # a Value with no fields set yet, for the hot operations below
 
 
+@final  # the operations test ``type(x) is Value``: a subclass instance would count as a constant
 class Value:
     """A scalar and the gradient of the final output with respect to it."""
 
     __slots__ = ("data", "grad", "_op", "_a", "_b", "_mark")
 
-    def __init__(self, data, _op: str = "", _a: Value | None = None, _b=None):
+    data: float
+    grad: float
+    _op: str
+    _a: Value | None
+    _b: Any  # a Value ("+", "*"), the number of a "k" op, or None: _op says which, mypy cannot
+    _mark: object
+
+    def __init__(self, data: float, _op: str = "", _a: Value | None = None, _b: Value | float | None = None):
         self.data = data
         self.grad = 0.0
         self._op = _op  # "" for a leaf, else the operation that produced this value
@@ -50,9 +59,9 @@ class Value:
 
     # ----------------------------------------------------------------- operations
 
-    def __add__(self, other):
+    def __add__(self, other: Value | float) -> Value:
         out = _new(Value)  # Value(self.data + other.data, "+", self, other), unrolled
-        if other.__class__ is Value:
+        if type(other) is Value:
             out.data = self.data + other.data
             out._op = "+"
         else:
@@ -64,9 +73,9 @@ class Value:
         out._mark = None
         return out
 
-    def __mul__(self, other):
+    def __mul__(self, other: Value | float) -> Value:
         out = _new(Value)  # Value(self.data * other.data, "*", self, other), unrolled
-        if other.__class__ is Value:
+        if type(other) is Value:
             out.data = self.data * other.data
             out._op = "*"
         else:
@@ -78,55 +87,55 @@ class Value:
         out._mark = None
         return out
 
-    def __pow__(self, other):
-        if other.__class__ is Value:  # x ** y = exp(y · log x), for x > 0
+    def __pow__(self, other: Value | float) -> Value:
+        if type(other) is Value:  # x ** y = exp(y · log x), for x > 0
             return (other * self.log()).exp()
         return Value(self.data ** other, "**k", self, other)
 
-    def __rpow__(self, base):  # base ** x = exp(x · log base), for base > 0
+    def __rpow__(self, base: float) -> Value:  # base ** x = exp(x · log base), for base > 0
         return (self * math.log(base)).exp()
 
-    def exp(self):
+    def exp(self) -> Value:
         try:
             out = math.exp(self.data)
         except OverflowError:
             out = math.inf
         return Value(out, "exp", self)
 
-    def log(self):
+    def log(self) -> Value:
         return Value(math.log(self.data), "log", self)
 
-    def relu(self):
+    def relu(self) -> Value:
         return Value(self.data if self.data > 0 else 0.0, "relu", self)
 
-    def tanh(self):
+    def tanh(self) -> Value:
         return Value(math.tanh(self.data), "tanh", self)
 
-    def sigmoid(self):
+    def sigmoid(self) -> Value:
         # (1 + tanh(x/2)) / 2 equals 1 / (1 + e^-x) and never overflows.
         return Value(0.5 + 0.5 * math.tanh(0.5 * self.data), "sigmoid", self)
 
-    def __neg__(self):
+    def __neg__(self) -> Value:
         return self * -1.0
 
-    def __sub__(self, other):
+    def __sub__(self, other: Value | float) -> Value:
         return self + (-other)
 
-    def __truediv__(self, other):
-        if other.__class__ is Value:
+    def __truediv__(self, other: Value | float) -> Value:
+        if type(other) is Value:
             return self * other ** -1.0
         return self * (1.0 / other)
 
-    def __radd__(self, other):
+    def __radd__(self, other: float) -> Value:
         return self + other
 
-    def __rmul__(self, other):
+    def __rmul__(self, other: float) -> Value:
         return self * other
 
-    def __rsub__(self, other):
+    def __rsub__(self, other: float) -> Value:
         return (-self) + other
 
-    def __rtruediv__(self, other):
+    def __rtruediv__(self, other: float) -> Value:
         return self ** -1.0 * other
 
     # ------------------------------------------------------------------- backward
@@ -138,18 +147,22 @@ class Value:
         then its operands; when the marker surfaces again all operands are placed, so
         the node goes next. A node is visited once: it carries this sort's token.
         """
-        order, stack, token = [], [self], object()
+        order: list[Value] = []
+        stack: list[Value | None] = [self]
+        token = object()
         push, pop = stack.append, stack.pop
         while stack:
             node = pop()
             if node is None:
-                order.append(pop())
+                done = pop()
+                assert done is not None  # the node pushed just before this marker
+                order.append(done)
             elif node._mark is not token:
                 node._mark = token
                 push(node)
                 push(None)
                 a, b = node._a, node._b
-                if b.__class__ is Value and b._mark is not token:
+                if type(b) is Value and b._mark is not token:
                     push(b)
                 if a is not None and a._mark is not token:
                     push(a)
@@ -164,10 +177,10 @@ class Value:
         order = self.topological_order()
         self.grad = 1.0
         for node in reversed(order):
-            op = node._op
-            if not op:
+            a = node._a
+            if a is None:  # a leaf (op ""): nothing to pass its gradient on to
                 continue
-            g, a, b = node.grad, node._a, node._b
+            op, g, b = node._op, node.grad, node._b
             if op == "*":
                 a.grad += g * b.data
                 b.grad += g * a.data

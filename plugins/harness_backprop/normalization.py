@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness import validation as v
 from harness import update_running_averages
+from harness import validation as v
 
 
 class BatchNorm:

@@ -10,8 +10,8 @@ pinned digests of the uncompressed files before it enters the cache.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from harness_datasets.cache import cache_root
 from harness_datasets.mnist import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, MnistArrays, read_mnist_files
@@ -45,7 +45,7 @@ FASHION_MNIST = DatasetSpec(
 
 def fashion_mnist_sources(mirrors: Sequence[str] | None = None, offline: bool = False) -> list[Source]:
     """The Fashion-MNIST chain after the cache: Debian's files, then (unless ``offline``) mirrors."""
-    local = [LocalDirectorySource(DEBIAN_DIR, f"Debian package dataset-fashion-mnist ({DEBIAN_DIR})")]
+    local: list[Source] = [LocalDirectorySource(DEBIAN_DIR, f"Debian package dataset-fashion-mnist ({DEBIAN_DIR})")]
     if offline:
         return local
     return [*local, MirrorSource(FASHION_MNIST.mirrors if mirrors is None else mirrors, FASHION_MNIST.title)]

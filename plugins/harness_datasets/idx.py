@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness_datasets.cache import atomic_write, describe_os_error
 from harness import DataError
+from harness_datasets.cache import atomic_write, describe_os_error
 
 IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049

@@ -15,8 +15,8 @@ import numpy as np
 
 from harness import DataError, DatasetProvenance, Splits, holdout
 from harness import validation as v
-from harness_datasets.augment import random_shifts
 from harness_datasets import memo
+from harness_datasets.augment import random_shifts
 from harness_datasets.mnist import MnistArrays, read_mnist_files
 from harness_datasets.provenance import provenance
 from harness_datasets.sources import DatasetSpec

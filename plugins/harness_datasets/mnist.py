@@ -22,16 +22,17 @@ import subprocess
 import sys
 import time
 import zipfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
+from harness import DataError
 from harness_datasets.cache import cache_root
 from harness_datasets.idx import check_counts, encode_idx, read_idx
 from harness_datasets.safe_pickle import safe_load
 from harness_datasets.sources import DatasetSpec, FileSpec, MirrorSource, Source, cache_temporary, install, obtain
-from harness import DataError
 
 log = logging.getLogger("harness.data")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import pickle
-from typing import BinaryIO
+from typing import Protocol
 
 import numpy as np
 
@@ -35,10 +35,18 @@ _NUMERIC_KINDS = "biuf"
 _MAX_DEPTH = 32
 
 
+class Readable(Protocol):
+    """What unpickling reads from: a binary file, a ``GzipFile``, a ``BytesIO``."""
+
+    def read(self, n: int, /) -> bytes: ...
+
+    def readline(self) -> bytes: ...
+
+
 class RestrictedUnpickler(pickle.Unpickler):
     """An unpickler whose ``find_class`` admits only NumPy array reconstruction."""
 
-    def __init__(self, file: BinaryIO, origin: str) -> None:
+    def __init__(self, file: Readable, origin: str) -> None:
         super().__init__(file, encoding="latin1")
         self.origin = origin
 
@@ -55,7 +63,7 @@ class RestrictedUnpickler(pickle.Unpickler):
         raise DataError(f"{self.origin}: refused persistent id in pickle; only plain NumPy arrays are admitted")
 
 
-def safe_load(file: BinaryIO, origin: str) -> object:
+def safe_load(file: Readable, origin: str) -> object:
     """Unpickle from ``file`` with :class:`RestrictedUnpickler`, then check the result.
 
     The result may only be nested tuples/lists of numeric arrays and plain scalars;

@@ -23,14 +23,15 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Protocol, Sequence
+from typing import Protocol
 
+from harness import DataError, ProcessIdentity, owner_alive
 from harness_datasets import memo
 from harness_datasets.cache import atomic_write, describe_os_error, ensure_dir, sha256_bytes, sha256_file
 from harness_datasets.idx import GZIP_MAGIC, gunzip
-from harness import DataError, ProcessIdentity, owner_alive
 
 log = logging.getLogger("harness.data")
 

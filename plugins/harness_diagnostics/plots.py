@@ -122,7 +122,7 @@ def layer_profile(records: list[dict], weights: list[str], layer_names: list[str
         record, style = by_step[step], styles[n % len(styles)]
         label = f"step {step}"
 
-        def column(prefix: str, names: list[str]) -> np.ndarray:
+        def column(prefix: str, names: list[str], record: dict = record) -> np.ndarray:
             return np.asarray([record.get(f"{prefix}/{name}", math.nan) for name in names], dtype=float)
 
         grad_ax.plot(weight_x, _positive(column(GRAD, weights)), style, ms=4, label=label)

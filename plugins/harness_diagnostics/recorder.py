@@ -93,6 +93,7 @@ class Recorder:
                             type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
                 self.probe = None
         if with_updates:
+            assert self._before is not None  # the caller's condition for with_updates
             for name, value in self._weight_values.items():
                 record[f"{UPDATE}/{name}"] = update_ratio(self._before[name], value)
         self.records.append(record)

@@ -29,7 +29,6 @@ from pathlib import Path
 import numpy as np
 
 from harness import RunRecord
-
 from harness_diagnostics.plots import log_axis
 from harness_diagnostics.probe import INPUT_GRAD, INPUT_RATIO, RATIO
 
@@ -67,19 +66,19 @@ class Row:
 
 def describe(params: dict[str, str]) -> tuple[str, str, str]:
     """``(activation, init, remedy)`` of a run from its flattened config params."""
-    types = []
+    positioned: list[tuple[tuple[int, int], str]] = []
     for key, value in params.items():
         match = LAYER_TYPE.match(key)
         if match:
             outer, inner = int(match.group(1)), int(match.group(2)) if match.group(2) else -1
-            types.append(((outer, inner), value))
-    types = [t for _, t in sorted(types)]
+            positioned.append(((outer, inner), value))
+    types = [t for _, t in sorted(positioned)]
     activation = next((t for t in types if t in ACTIVATIONS), "linear")
     init = params.get("model.layers.0.init", "?")
     scale = params.get("model.layers.0.init_scale", "None")
     if scale not in ("None", "null", ""):
         init = f"{init}×{scale}"
-    remedies = [r for r in ("batch_norm", "residual") if r in types]
+    remedies: list[str] = [r for r in ("batch_norm", "residual") if r in types]
     if any(params.get(f"optimizer.{k}", "None") not in ("None", "null", "") for k in ("clip_norm", "clip_value")):
         remedies.append("clipping")
     return activation, init, "+".join(remedies) or "none"
@@ -173,7 +172,7 @@ def summary_figure(rows: list[Row], chosen: tuple[str, str] | None, title: str =
         (weight_ax, "ratio", "first / last weight matrix: gradient norm at initialisation"),
         (input_ax, "input_ratio", "gradient arriving at the first / at the last layer, at initialisation"),
     ):
-        logs = grid(lambda r: math.log10(getattr(r, attribute)) if 0 < getattr(r, attribute) < math.inf else math.nan)
+        logs = grid(lambda r, attribute=attribute: math.log10(getattr(r, attribute)) if 0 < getattr(r, attribute) < math.inf else math.nan)
         span = max(3.0, float(np.nanmax(np.abs(logs)))) if np.isfinite(logs).any() else 3.0
         image = ax.imshow(logs, cmap="RdBu", vmin=-span, vmax=span, aspect="auto")
         fig.colorbar(image, ax=ax, label="log10 ratio")

@@ -29,8 +29,8 @@ from harness_gradcheck.dataset_check import DatasetContract
 from harness_gradcheck.jvp_vjp import JvpVjp
 from harness_gradcheck.numerics import relative_error
 from harness_gradcheck.optimizer_check import OptimizerQuadratic
-from harness_gradcheck.resume_check import ResumeCheck
 from harness_gradcheck.results import CheckResult
+from harness_gradcheck.resume_check import ResumeCheck
 from harness_gradcheck.schedule_check import ScheduleContract
 
 __all__ = [

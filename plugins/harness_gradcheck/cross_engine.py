@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness import validation as v
 from harness import CheckResult, Subject
+from harness import validation as v
 from harness_gradcheck.numerics import check_points, loss_points, relative_error, replay_randomness
 
 

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness import validation as v
 from harness import Subject
+from harness import validation as v
 from harness_gradcheck.base import ComponentChecker
 from harness_gradcheck.numerics import check_points, loss_points, replay_randomness
 from harness_gradcheck.results import CheckResult

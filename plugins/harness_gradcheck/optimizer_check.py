@@ -34,10 +34,9 @@ import inspect
 
 import numpy as np
 
-from harness import validation as v
 from harness import CheckResult, Subject
+from harness import validation as v
 from harness_gradcheck.numerics import relative_error
-
 
 DESCENT_STEPS = 1000
 DESCENT_RATIO = 0.1  # the loss after DESCENT_STEPS steps, at most this fraction of the start's

@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import math
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -123,7 +125,8 @@ class ResumeCheck:
         if generators:
             results.append(self._compare_generators(subject, generators, _generators(resumed), hint))
         x, y = probe
-        expected, actual = {}, {}
+        expected: dict[str, np.ndarray] = {}
+        actual: dict[str, np.ndarray] = {}
         for mode, model, found in (("evaluation", uninterrupted, expected), ("evaluation", resumed, actual),
                                    ("training", uninterrupted, expected), ("training", resumed, actual)):
             labels = _labels(y, model.output_dim)
@@ -200,7 +203,7 @@ def _arrays(model, prefix: str) -> dict[str, np.ndarray]:
     return {k: np.array(a) for k, a in model_arrays(model).items() if k.startswith(prefix)}
 
 
-def _generators(model) -> dict[str, dict]:
+def _generators(model) -> dict[str, Mapping[str, Any]]:
     return {name: layer.rng.bit_generator.state for name, layer in model_components(model) if isinstance(layer, RandomLayer)}
 
 
@@ -209,7 +212,7 @@ def _hint(model) -> str:
     for name, layer in model_components(model):
         if isinstance(getattr(layer, "rng", None), np.random.Generator) and not isinstance(layer, RandomLayer):
             return f"layer {name} has an rng but no reseed(seed), so checkpoints do not save it (see harness.RandomLayer)"
-        if hasattr(layer, "buffers") and not isinstance(getattr(layer, "buffers"), dict):
+        if hasattr(layer, "buffers") and not isinstance(layer.buffers, dict):
             return f"layer {name} has buffers that are not a dict of arrays (see harness.BufferedLayer)"
         if isinstance(layer, BufferedLayer) and not all(isinstance(b, np.ndarray) for b in layer.buffers.values()):
             return f"layer {name} has buffers that are not arrays (see harness.BufferedLayer)"

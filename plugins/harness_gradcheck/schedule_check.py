@@ -28,8 +28,8 @@ import numbers
 
 import numpy as np
 
-from harness import validation as v
 from harness import CheckResult, Subject
+from harness import validation as v
 
 TOTALS = (1, 2, 3, 10, 100)
 STEPS_PER_EPOCH = 7

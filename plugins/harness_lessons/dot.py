@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from harness import HarnessError
-
 from harness_autograd.value import Value
 
 FORMATS = ("svg", "png", "pdf", "dot")

@@ -23,7 +23,6 @@ import re
 from dataclasses import dataclass, field
 
 from harness import HarnessError
-
 from harness_autograd.value import Value
 
 FUNCTIONS = ("exp", "log", "tanh", "relu", "sigmoid")
@@ -85,7 +84,8 @@ def tokenize(source: str) -> list[tuple[str, str, int]]:
     """``(kind, text, position)`` for every token; one-line error at the first bad character."""
     if len(source) > MAX_LENGTH:
         raise ExpressionError(f"expression is {len(source)} characters long; at most {MAX_LENGTH} are read")
-    tokens, position = [], 0
+    tokens: list[tuple[str, str, int]] = []
+    position = 0
     while position < len(source):
         if source[position:].strip() == "":
             break
@@ -96,6 +96,7 @@ def tokenize(source: str) -> list[tuple[str, str, int]]:
             hint = " (use ** for powers)" if bad == "^" else ""
             raise ExpressionError(f"unexpected character {bad!r} at position {where + 1} of {source!r}{hint}")
         kind = match.lastgroup
+        assert kind is not None  # every alternative of _TOKEN is a named group
         tokens.append((kind, match.group(kind), match.start(kind)))
         position = match.end()
     return tokens
@@ -223,7 +224,7 @@ def build(tree: Node, values: dict[str, float]) -> Built:
         if node.kind == "num":
             return node.value
         if node.kind == "var":
-            return leaves[node.value]
+            return leaves[str(node.value)]  # a var's value is its name, as in variables()
         args = [walk(arg) for arg in node.args]
         try:
             result = _apply(node.kind, args)

@@ -11,6 +11,7 @@ layer is drawn as a box around its inner layers; a residual block also gets the
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -43,6 +44,7 @@ def describe(cfg, registry) -> tuple[list[dict], str]:
     from harness import build_layers, build_loss
 
     config = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(config, dict)  # cfg is a DictConfig
     engine_name = config["engine"]["name"]
     registry.create("engine", engine_name, _options(config["engine"]), section="engine")
     specs = config["model"]["layers"]
@@ -56,7 +58,7 @@ def describe(cfg, registry) -> tuple[list[dict], str]:
 
     rng, dtype = np.random.default_rng(config.get("seed", 0)), np.dtype(config.get("dtype", "float32"))
     dim = dataset.input_dim
-    nodes = [{"id": "input", "title": f"input: {config['data']['name']}", "lines": [f"batch × {dim}"], "kind": "input"}]
+    nodes: list[dict[str, Any]] = [{"id": "input", "title": f"input: {config['data']['name']}", "lines": [f"batch × {dim}"], "kind": "input"}]
     previous, total = "input", 0
     for i, (layer, spec) in enumerate(zip(layers, specs)):
         name = f"{i}.{spec['type']}"

@@ -20,9 +20,8 @@ import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import validation as v
 from harness import ConfigError
-
+from harness import validation as v
 from harness_lessons import evaluations
 from harness_lessons.lr_range import LrRange, RangeTest
 
@@ -145,8 +144,8 @@ def _range_test(run, result, recording: _Recording) -> list[Path]:
         return []
     import json
 
-    from harness_lessons import lr_range
     from harness import atomic_write
+    from harness_lessons import lr_range
 
     s = test.suggest()
     folder = run.output_dir / "lr_range"
@@ -179,7 +178,6 @@ def _graph(run, result, recording: _Recording) -> list[Path]:
     if recording.graph is None:
         return []
     from harness_autograd.graphs import loss_graph
-
     from harness_lessons import dot
 
     model, x, y, limit = recording.graph

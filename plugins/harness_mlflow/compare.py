@@ -7,9 +7,13 @@ them (plots, tables) is whatever plugin implements ``harness_compare_runs``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness import RunRecord
 from harness_mlflow.store import retrying
+
+if TYPE_CHECKING:
+    from mlflow.entities import Run
 
 CURVES = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "epoch_seconds")
 
@@ -26,7 +30,7 @@ def latest_per_config(runs) -> list:
     """One run per configuration (``harness.config_hash``): a sweep re-run after a crash
     leaves the failed attempt next to the new one, and a table should show the outcome,
     not the attempt. A FINISHED run wins, otherwise the latest one started."""
-    chosen: dict[str, object] = {}
+    chosen: dict[str, Run] = {}
     for run in sorted(runs, key=lambda r: r.info.start_time or 0):
         key = run.data.tags.get("harness.config_hash", run.info.run_id)
         if key not in chosen or chosen[key].info.status != "FINISHED":

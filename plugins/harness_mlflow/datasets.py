@@ -16,8 +16,12 @@ from __future__ import annotations
 import hashlib
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from mlflow.data.numpy_dataset import NumpyDataset
 
 CONTEXTS = {"train": "training", "val": "validation", "test": "test"}
 DIGEST_LENGTH = 36  # the widest digest MLflow's SQL stores keep
@@ -30,7 +34,7 @@ class SplitInput:
     split: str
     name: str
     digest: str
-    dataset: object  # mlflow.data.numpy_dataset.NumpyDataset
+    dataset: NumpyDataset
 
 
 def array_digest(x: np.ndarray, y: np.ndarray) -> str:
@@ -39,14 +43,14 @@ def array_digest(x: np.ndarray, y: np.ndarray) -> str:
     for array in (x, y):
         array = np.ascontiguousarray(array)
         digest.update(f"{array.dtype.str}{array.shape}".encode())
-        digest.update(memoryview(array).cast("B"))
+        digest.update(array.data.cast("B"))  # array.data: the array's own memoryview
     return digest.hexdigest()[:16]
 
 
 def split_inputs(data, dataset_name: str, context_tags: dict[str, str] | None = None) -> list[SplitInput]:
     """The three splits of ``data`` (a ``Splits``) as MLflow datasets."""
-    import mlflow.data
     from mlflow.data.code_dataset_source import CodeDatasetSource
+    from mlflow.data.numpy_dataset import from_numpy  # mlflow.data.from_numpy, defined here
 
     provenance = getattr(data, "provenance", None) or {}
     made = []
@@ -57,7 +61,7 @@ def split_inputs(data, dataset_name: str, context_tags: dict[str, str] | None = 
             name, digest, source = str(known.name), str(known.digest)[:DIGEST_LENGTH], dataset_source(str(known.source), context_tags)
         else:
             name, digest, source = f"{dataset_name}/{split}", array_digest(x, y), CodeDatasetSource(tags=dict(context_tags or {}))
-        dataset = mlflow.data.from_numpy(x, targets=y, name=name, source=source, digest=digest)
+        dataset = from_numpy(x, targets=y, name=name, source=source, digest=digest)
         made.append(SplitInput(split, name, digest, dataset))
     return made
 

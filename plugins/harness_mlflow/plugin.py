@@ -119,6 +119,7 @@ def harness_locate_checkpoint(reference, config):
     from omegaconf import OmegaConf
 
     tracking = OmegaConf.to_container(config.tracking, resolve=True) if "tracking" in config else {}
+    assert isinstance(tracking, dict)  # the tracking section is a mapping
     if not RUN_ID.match(reference) or tracking.get("backend") != "mlflow":
         return None
     store = resolve_store(tracking, Path(str(config.paths.project_dir)), str(config.name))

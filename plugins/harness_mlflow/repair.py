@@ -95,8 +95,9 @@ def _log_missing_metrics(client, run, record: dict) -> None:
     """The final metrics the run's process could not log (test accuracy, training time)."""
     from mlflow.entities import Metric
 
-    summary = record.get("summary") if isinstance(record.get("summary"), dict) else {}
-    step = record.get("step") if isinstance(record.get("step"), int) else 0
+    summary, step = record.get("summary"), record.get("step")
+    summary = summary if isinstance(summary, dict) else {}
+    step = step if isinstance(step, int) else 0
     now = int(time.time() * 1000)
     missing = [Metric(key, float(value), now, step) for key, value in summary.items()
                if key not in run.data.metrics and isinstance(value, (int, float))]

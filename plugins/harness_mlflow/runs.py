@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,7 +60,7 @@ def run_params(params: dict[str, str]) -> dict[str, str]:
     return {key: value for key, value in params.items() if not key.startswith(NOT_PARAMS)}
 
 
-def effective_params(sizes: dict[str, int], batch_size: int, steps_per_epoch: int) -> dict[str, str]:
+def effective_params(sizes: Mapping[str, int], batch_size: int, steps_per_epoch: int) -> dict[str, str]:
     """What the run really used, where that can differ from what was asked (a size
     clamped to the data, ``gd=batch`` meaning the whole training set)."""
     values = {f"effective.{split}_size": n for split, n in sizes.items()}
@@ -107,13 +108,13 @@ def _start(run: RunInfo, model, data, settings: Settings, store: Store, resumed_
         return opened
     sweep = read_sweep_file(run.sweep.dir) if run.sweep else None
     exp_id = sweep["experiment_id"] if sweep else experiment_id(client, store)
-    context = sweep.get("context_tags") if sweep and sweep.get("context_tags") else context_tags(run.project_dir)
+    context = sweep["context_tags"] if sweep and sweep.get("context_tags") else context_tags(run.project_dir)
     tags = {
         **context, "harness.config_hash": run.config_hash, "harness.output_dir": str(run.output_dir),
         "harness.version": harness.__version__, **identity_tags(),
     }
     name = run.name
-    if sweep:
+    if sweep and run.sweep:  # a sweep file is read only for a sweep's run
         tags[PARENT_TAG] = sweep["parent_run_id"]
         tags["harness.sweep_job"] = str(run.sweep.job)
         name = child_name(list(run.sweep.overrides), sweep["swept"], name)

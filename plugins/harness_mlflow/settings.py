@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
-from harness import validation as v
 from harness import ConfigError
+from harness import validation as v
 
 SECTION = "tracking"
 
@@ -29,7 +29,7 @@ class Settings:
     resume_sweeps: bool = True        # re-running a sweep continues its unfinished parent
 
     @classmethod
-    def from_tracking(cls, section: Mapping) -> "Settings":
+    def from_tracking(cls, section: Mapping) -> Settings:
         accepted = [f.name for f in fields(cls)]
         unknown = sorted(set(section) - set(accepted))
         if unknown:

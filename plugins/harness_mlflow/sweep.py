@@ -26,12 +26,16 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from harness import RunRecord, SweepInfo, atomic_write, hookimpl
 from harness_mlflow.process import identity_tags
 from harness_mlflow.store import client_for, experiment_id, resolve_store, retrying
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
 
 log = logging.getLogger("harness.mlflow")
 SWEEP_FILE = "harness_mlflow_sweep.json"
@@ -48,7 +52,14 @@ def sweep_key(sweep: SweepInfo) -> str:
 
 def _sweeper_params(config: DictConfig) -> dict:
     params = config.hydra.sweeper.get("params") or {}
-    return OmegaConf.to_container(params, resolve=False) if isinstance(params, DictConfig) else dict(params)
+    return _plain_dict(params, resolve=False) if isinstance(params, DictConfig) else dict(params)
+
+
+def _plain_dict(section: DictConfig, resolve: bool) -> dict[Any, Any]:
+    """A config mapping as a plain ``dict`` (``OmegaConf.to_container`` types any container)."""
+    plain = OmegaConf.to_container(section, resolve=resolve)
+    assert isinstance(plain, dict)  # a DictConfig gives a dict
+    return plain
 
 
 def swept_values(sweep: SweepInfo) -> dict[str, str]:
@@ -120,7 +131,7 @@ class SweepParent:
     """The parent run of the sweep this launching process runs (one sweep per process)."""
 
     def __init__(self) -> None:
-        self.client = None
+        self.client: MlflowClient | None = None  # set by start()
         self.parent_id: str | None = None
         self.done = False
 
@@ -128,14 +139,14 @@ class SweepParent:
         from harness_mlflow.context import context_tags
 
         config = sweep.config
-        tracking = OmegaConf.to_container(config.tracking, resolve=True)
+        tracking = _plain_dict(config.tracking, resolve=True)
         store = resolve_store(tracking, _project_dir(config), sweep.name)
-        self.client = client_for(store)
-        exp_id = experiment_id(self.client, store)  # creates and migrates the store, once
+        self.client = client = client_for(store)
+        exp_id = experiment_id(client, store)  # creates and migrates the store, once
         key = sweep_key(sweep)
         context = context_tags(_project_dir(config))
         reuse = tracking.get("resume_sweeps", True)
-        self.parent_id = (reuse and self._reuse(exp_id, key)) or self._create(exp_id, key, sweep, context)
+        self.parent_id = (reuse and self._reuse(client, exp_id, key)) or self._create(client, exp_id, key, sweep, context)
         sweep.dir.mkdir(parents=True, exist_ok=True)
         atomic_write(sweep.dir / SWEEP_FILE, json.dumps({
             "parent_run_id": self.parent_id, "experiment_id": exp_id, "uri": store.uri,
@@ -146,22 +157,22 @@ class SweepParent:
         if tracking.get("log_model", True) and tracking.get("bundle_wheels", True):
             prepare_wheels()
 
-    def _reuse(self, exp_id: str, key: str) -> str | None:
+    def _reuse(self, client: MlflowClient, exp_id: str, key: str) -> str | None:
         found = retrying(
-            self.client.search_runs, [exp_id],
+            client.search_runs, [exp_id],
             filter_string=f"tags.`harness.sweep_key` = '{key}'", order_by=["attributes.start_time DESC"], max_results=1,
         )
         if found and found[0].info.status != "FINISHED":
             run_id = found[0].info.run_id
-            retrying(self.client.update_run, run_id, status="RUNNING")
-            retrying(self.client.set_tag, run_id, "harness.pid", identity_tags()["harness.pid"])
+            retrying(client.update_run, run_id, status="RUNNING")
+            retrying(client.set_tag, run_id, "harness.pid", identity_tags()["harness.pid"])
             if "harness.error" in found[0].data.tags:  # what `runs repair` said about the dead launcher
-                retrying(self.client.delete_tag, run_id, "harness.error")
+                retrying(client.delete_tag, run_id, "harness.error")
             log.info("resuming sweep %s: jobs that already finished are skipped (tracking.resume_sweeps=false starts afresh)", run_id)
             return run_id
         return None
 
-    def _create(self, exp_id: str, key: str, sweep: SweepInfo, context: dict[str, str]) -> str:
+    def _create(self, client: MlflowClient, exp_id: str, key: str, sweep: SweepInfo, context: dict[str, str]) -> str:
         from mlflow.entities import Param
 
         tags = {
@@ -169,40 +180,41 @@ class SweepParent:
             "harness.overrides": " ".join(sweep.overrides)[:5000], "harness.command": " ".join(sys.argv)[:5000],
             **identity_tags(),
         }
-        run_id = retrying(self.client.create_run, exp_id, run_name=parent_name(sweep)[:250], tags=tags).info.run_id
+        run_id = retrying(client.create_run, exp_id, run_name=parent_name(sweep)[:250], tags=tags).info.run_id
         swept = swept_values(sweep)
         if swept:
-            retrying(self.client.log_batch, run_id, params=[Param(k, v[:6000]) for k, v in sorted(swept.items())])
+            retrying(client.log_batch, run_id, params=[Param(k, v[:6000]) for k, v in sorted(swept.items())])
         return run_id
 
     def end(self, sweep: SweepInfo, jobs: list[RunRecord], artifacts: list[Path]) -> None:
         from harness_mlflow.compare import children_of, latest_per_config
 
-        children = children_of(self.client, self.parent_id)
+        client, parent_id = self._started()
+        children = children_of(client, parent_id)
         ok = bool(jobs) and all(j.status in ("FINISHED", "SKIPPED") for j in jobs)
         ok = ok and bool(children) and all_configs_finished(children)
         for run_id, by in superseded(children).items():
-            retrying(self.client.set_tag, run_id, SUPERSEDED_TAG, by)
+            retrying(client.set_tag, run_id, SUPERSEDED_TAG, by)
         try:
-            self._summarize(latest_per_config(children))
+            self._summarize(client, parent_id, latest_per_config(children))
         except Exception:  # the parent's status matters more than its summary
             log.exception("could not record the sweep's summary on its parent run")
         try:
             for path in artifacts:
-                retrying(self.client.log_artifact, self.parent_id, str(path), _folder_of(path, sweep))
+                retrying(client.log_artifact, parent_id, str(path), _folder_of(path, sweep))
             if sweep.tags:
                 from mlflow.entities import RunTag
 
                 tags = [RunTag(k, str(v)[:5000]) for k, v in sweep.tags.items()]
-                retrying(self.client.log_batch, self.parent_id, tags=tags)
+                retrying(client.log_batch, parent_id, tags=tags)
         except Exception:  # the parent's status matters more than its pictures
             log.exception("could not attach the sweep's summary to its parent run")
         status = "FINISHED" if ok else "FAILED"
-        retrying(self.client.set_terminated, self.parent_id, status)
+        retrying(client.set_terminated, parent_id, status)
         self.done = True
         log.info("sweep parent run %s %s: %d child runs", self.parent_id, status, len(children))
 
-    def _summarize(self, children) -> None:
+    def _summarize(self, client: MlflowClient, parent_id: str, children) -> None:
         import time
 
         from mlflow.entities import Metric, RunTag
@@ -212,13 +224,19 @@ class SweepParent:
         summary = summarize(children)
         now = int(time.time() * 1000)
         tags = {**summary.tags, "mlflow.note.content": summary.note}
-        retrying(self.client.log_batch, self.parent_id,
+        retrying(client.log_batch, parent_id,
                  metrics=[Metric(k, v, now, 0) for k, v in summary.metrics.items()],
                  tags=[RunTag(k, v) for k, v in tags.items()])
 
+    def _started(self) -> tuple[MlflowClient, str]:
+        """The client and parent run id :meth:`start` set."""
+        if self.client is None or self.parent_id is None:
+            raise RuntimeError("the sweep's parent run was not started")
+        return self.client, self.parent_id
+
     def abandon(self) -> None:
         """At exit, a parent not closed by :meth:`end` (the launcher died) ends KILLED."""
-        if self.parent_id is not None and not self.done:
+        if self.client is not None and self.parent_id is not None and not self.done:
             try:
                 self.client.set_terminated(self.parent_id, "KILLED")
             except Exception:

@@ -44,7 +44,7 @@ class Settings:
     start_epoch: int = 0
 
     @classmethod
-    def from_section(cls, section) -> "Settings":
+    def from_section(cls, section) -> Settings:
         section = dict(section or {})
         unknown = sorted(set(section) - set(DEFAULT))
         if unknown:

@@ -10,9 +10,8 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from harness import validation as v
 from harness import clip_by_global_norm, clip_by_value
-
+from harness import validation as v
 
 # Optimizer state that only decays (the velocity of a weight whose gradient is always
 # zero, e.g. for MNIST's blank border pixels) sinks into subnormal floats after ~800
@@ -192,6 +191,7 @@ def _follows(previous, entry) -> bool:
 def _flat_from(first: np.ndarray, size: int) -> np.ndarray:
     """The ``size`` elements of ``first``'s 1-D base array starting where ``first`` does."""
     base = first.base
+    assert base is not None  # _follows checked that ``first`` is a view
     start = (first.ctypes.data - base.ctypes.data) // base.itemsize
     return base[start:start + size]
 

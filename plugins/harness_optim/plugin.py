@@ -2,8 +2,7 @@
 
 from pathlib import Path
 
-from harness import hookimpl
-from harness import ConfigError
+from harness import ConfigError, hookimpl
 from harness_optim import averaging
 from harness_optim.optimizers import SGD, Adam, Momentum, Nesterov
 from harness_optim.random_search import RandomSearch

@@ -31,7 +31,8 @@ class EpochBar:
             unit="step", leave=False, dynamic_ncols=True, file=sys.stderr,
         )
         self.started = time.perf_counter()
-        self.loss_sum = self.correct = self.seen = 0
+        self.loss_sum: float = 0
+        self.correct = self.seen = 0
 
     def step(self, loss: float, batch_size: int, correct: int, step: int) -> None:
         self.loss_sum += loss * batch_size

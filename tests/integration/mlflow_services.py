@@ -41,7 +41,8 @@ def free_port() -> int:
 
 
 def start(command: list[str], log: Path, env: dict[str, str], cwd: Path) -> subprocess.Popen:
-    handle = open(log, "w")
+    handle = open(log, "w")  # noqa: SIM115 (the server outlives this call; its log stays open with it)
+    env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **env}  # no job runners: nothing here submits jobs
     return subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True)
 
 

@@ -18,7 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
-ENV = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+# No MLflow job runners (huey consumers) beside a test server: nothing here submits jobs.
+ENV = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
 def free_port() -> int:
@@ -84,7 +85,7 @@ def serving(args: list[str], port: int, cwd: Path, ready_path: str = "/health"):
                     break
                 except OSError:
                     if process.poll() is not None or time.time() > deadline:
-                        raise RuntimeError(f"server did not start: {log_path.read_text()[-2000:]}")
+                        raise RuntimeError(f"server did not start: {log_path.read_text()[-2000:]}") from None
                     time.sleep(0.5)
             yield f"http://127.0.0.1:{port}"
         finally:

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
-
 from mlflow_services import BIN, env_for, free_port, start, stop, train, wait_until_up
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

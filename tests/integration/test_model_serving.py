@@ -13,13 +13,11 @@ from __future__ import annotations
 import json
 import shutil
 import urllib.request
-from pathlib import Path
 
 import mlflow
 import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
-
 from mlflow_services import BIN, env_for, free_port, start, stop, train, wait_until_up
 
 pytestmark = [pytest.mark.serving, pytest.mark.slow, pytest.mark.network]

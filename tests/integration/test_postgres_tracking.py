@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
-
 from services import ENV, mlflow_server, postgres_cluster
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]

@@ -4,13 +4,14 @@ is all MLflow needs here: harness logs models from code, not pickles)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from mlflow.tracking import MlflowClient
-
 from services import ENV
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -45,7 +46,10 @@ def test_ray_launcher_sweep_on_a_local_two_cpu_ray(tmp_path):
     assert sorted(c.data.params["seed"] for c in children) == ["0", "1"]
     for child in children:
         assert child.info.status == "FINISHED"
-        assert "model/MLmodel" in {a.path for a in client.list_artifacts(child.info.run_id, "model")}
+        # A LoggedModel's files are listed through a models:/ repository that MLflow opens
+        # with the default tracking URI, not the client's: point the default at this store.
+        with mock.patch.dict(os.environ, {"MLFLOW_TRACKING_URI": client.tracking_uri}):
+            assert "model/MLmodel" in {a.path for a in client.list_artifacts(child.info.run_id, "model")}
         assert int(child.data.tags["harness.pid"]) != 0
     # The jobs ran in Ray's worker processes, not in the launching one.
     assert len({c.data.tags["harness.pid"] for c in children} | {parent.data.tags["harness.pid"]}) >= 2

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
-
 from services import ENV
 
 pytestmark = [pytest.mark.submitit, pytest.mark.slow]

@@ -41,19 +41,27 @@ def parse(params: dict[str, str], arguments: list[str], config_loader=None) -> S
     texts = {str(k): f"{k}={v}" for k, v in (params or {}).items()}
     parser = OverridesParser.create(config_loader=config_loader)
     for override in parser.parse_overrides(list(arguments)):
-        texts[override.get_key_element()] = override.input_line
-    distributions, keys, fixed = {}, {}, []
+        texts[override.get_key_element()] = _text(override)
+    distributions: dict[str, Any] = {}
+    keys: dict[str, str] = {}
+    fixed: list[str] = []
     for override in parser.parse_overrides(list(texts.values())):
         if override.is_sweep_override():
             name = override.key_or_group
             distributions[name] = distribution(override)
             keys[name] = override.get_key_element()
         else:
-            fixed.append(override.input_line)
+            fixed.append(_text(override))
     if not distributions:
         raise ConfigError("hydra.sweeper.params: the Optuna sweeper needs at least one parameter to search, "
                           "e.g. optimizer.lr: tag(log, interval(1e-3, 1))")
     return SearchSpace(distributions, keys, fixed)
+
+
+def _text(override: Override) -> str:
+    """The override as written; the parser sets it on every override it returns."""
+    assert override.input_line is not None
+    return override.input_line
 
 
 def distribution(override: Override):
@@ -67,7 +75,8 @@ def distribution(override: Override):
         return d.CategoricalDistribution(choices)
     if isinstance(value, RangeSweep):
         start, stop, step = value.start, value.stop, value.step
-        if all(isinstance(x, int) for x in (start, stop, step)):
+        assert start is not None and stop is not None  # the grammar fills both: range(5) is range(0, 5)
+        if isinstance(start, int) and isinstance(stop, int) and isinstance(step, int):
             last = start + ((stop - 1 - start) // step) * step
             if step <= 0 or last < start:
                 raise ConfigError(f"hydra.sweeper.params.{key}: range({start}, {stop}, {step}) is empty")
@@ -76,6 +85,7 @@ def distribution(override: Override):
     if isinstance(value, IntervalSweep):
         log = "log" in value.tags
         low, high = value.start, value.end
+        assert low is not None and high is not None  # interval(low, high) always has both
         if not low < high or (log and low <= 0):
             raise ConfigError(f"hydra.sweeper.params.{key}: interval({low}, {high}) needs low < high"
                               + (" and low > 0 on a log scale" if log else ""))

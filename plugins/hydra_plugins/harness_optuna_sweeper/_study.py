@@ -175,8 +175,8 @@ def run_study(sweeper, arguments: list[str]) -> list:
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             batch = [study.ask(space.distributions) for _ in range(min(sweeper.n_jobs, remaining))]
         for trial in batch:
-            for key, value in identity.items():
-                trial.set_user_attr(key, value)
+            for attr, text in identity.items():
+                trial.set_user_attr(attr, text)
         results = sweeper.launcher.launch([space.overrides(t.params) for t in batch], initial_job_idx=job_idx)
         job_idx += len(batch)
         for trial, result in zip(batch, results):

@@ -13,7 +13,6 @@ import json
 from pathlib import Path
 
 from harness import atomic_write
-
 from hydra_plugins.harness_optuna_sweeper._search_space import format_value
 
 TAGS_FILE = "tags.json"

@@ -1,7 +1,7 @@
 """The sweeper's options, registered as ``hydra/sweeper=harness_optuna``."""
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 
@@ -19,11 +19,11 @@ class HarnessOptunaSweeperConf:
     metric: str = "best_val_accuracy"
     # null: "<name>-<hash of the search space and fixed overrides>", so the same command
     # resumes the same study and a different one starts its own.
-    study_name: Optional[str] = None
+    study_name: str | None = None
     # An Optuna storage URL; null: sqlite:///<launch dir>/optuna.db. "memory": not kept.
-    storage: Optional[str] = None
+    storage: str | None = None
     # TPE sampler: seed (reproducible proposals) and random trials before TPE takes over.
-    seed: Optional[int] = 0
+    seed: int | None = 0
     n_startup_trials: int = 10
     # The search space, in Hydra's override grammar:
     #   tag(log, interval(1e-3, 1)), interval(0.5, 0.99), choice(32, 64, 128), range(1, 5)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness import validation as v
 from harness import check_scheme, init_weights
+from harness import validation as v
 
 
 class GaussianDropout:
