@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: train lint test test-fast test-integration venv benchmark example-plugin clean
+.PHONY: train lint test test-fast test-integration venv benchmark example-plugin docs-images clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required; set PYTHON=python3.11")'
@@ -53,6 +53,12 @@ test-integration: $(INTEGRATION_STAMP)
 ## A third-party plugin installed the way users do it (pip, check, train, its tests); uninstalled after.
 example-plugin: $(STAMP)
 	examples/acceptance.sh
+
+## The pictures of README.md and docs/ (docs/images/), drawn from small deterministic runs
+## (scripts/docs_images.py); the MLflow UI screenshot needs Debian's chromium and Playwright.
+docs-images: $(STAMP)
+	$(BIN)/python -m pip install --quiet playwright
+	$(BIN)/python scripts/docs_images.py $(ARGS)
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/train_mlp.py $(ARGS)

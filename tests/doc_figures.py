@@ -52,6 +52,8 @@ def references(page: Path) -> list[tuple[str, str, str, int]]:
     text = page.read_text()
     found = []
     for m in REFERENCE.finditer(text):
+        if text[m.start() - 1: m.start()] == "`":  # the grammar quoted as code, not a reference
+            continue
         before = text[max(0, m.start() - 40): m.start()].replace("*", "")
         number = NUMBER.search(before)
         assert number, f"{page.name}:{text.count(chr(10), 0, m.start()) + 1}: no number before {m.group(0)}"

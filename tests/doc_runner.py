@@ -19,9 +19,12 @@ writers):
   runs COMMAND, which must extend the block's only command with arguments that shrink it;
   ``Not run by the tests: REASON`` skips the block (for what needs a cluster or the
   package index; tests/test_docs.py keeps a list of those).
-* ``make TARGET`` runs in the checkout (without remaking ``.venv``); ``mlflow ui`` and
-  ``mlflow server`` are started on a free local port, must answer HTTP, and are stopped;
-  ``python benchmarks/...`` runs the checkout's script.
+* ``make TARGET`` runs the checkout's Makefile in the page's folder (without remaking
+  ``.venv``); ``mlflow ui`` and ``mlflow server`` are started on a free local port, must
+  answer HTTP, and are stopped; ``python benchmarks/...`` runs the checkout's script;
+  ``pip install [-e] examples/...`` does what an editable install leaves (the package's
+  ``src/`` on ``PYTHONPATH``, its entry points), but in the page's folder rather than the
+  shared ``.venv``, and ``pip uninstall -y NAME`` removes it from there.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import socket
 import subprocess
 import sys
@@ -99,7 +103,7 @@ def commands(block: Block) -> list[tuple[str, list[str]]]:
     return found
 
 
-def install_entry_points(src: Path, pyproject: Path) -> None:
+def install_entry_points(src: Path, pyproject: Path) -> Path:
     """What ``pip install`` leaves for importlib.metadata: METADATA and entry_points.txt."""
     project = tomllib.loads(pyproject.read_text())["project"]
     dist = src / f"{project['name'].replace('-', '_')}-{project['version']}.dist-info"
@@ -110,6 +114,7 @@ def install_entry_points(src: Path, pyproject: Path) -> None:
         lines.append(f"[{group}]")
         lines += [f"{name} = {value}" for name, value in entries.items()]
     (dist / "entry_points.txt").write_text("\n".join(lines) + "\n")
+    return dist
 
 
 def free_port() -> int:
@@ -142,14 +147,50 @@ def serve_and_stop(command: str, work: Path, env: dict[str, str], where: str) ->
         server.wait(timeout=60)
 
 
-def prepare(command: str) -> tuple[str, Path | None]:
-    """The command as the test runs it, and the folder it must run in (None: the page's)."""
+def install_editable(src: Path, project: Path) -> None:
+    """What ``pip install -e PROJECT`` leaves, without a build: its ``src/`` packages on
+    ``sys.path`` / ``PYTHONPATH`` (copied into ``src``) and its entry points."""
+    names = []
+    for package in (project / "src").iterdir():
+        if package.is_dir() and not package.name.endswith(".egg-info") and package.name != "__pycache__":
+            shutil.copytree(package, src / package.name, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("__pycache__"))
+            names.append(package.name)
+    dist = install_entry_points(src, project / "pyproject.toml")
+    (dist / "top_level.txt").write_text("\n".join(names) + "\n")
+
+
+def uninstall(src: Path, name: str) -> None:
+    """What ``pip uninstall NAME`` does, for a distribution installed into ``src``."""
+    prefix = name.replace("-", "_").lower() + "-"
+    for dist in [d for d in src.glob("*.dist-info") if d.name.lower().startswith(prefix)]:
+        top_level = dist / "top_level.txt"
+        for package in top_level.read_text().split() if top_level.is_file() else []:
+            shutil.rmtree(src / package, ignore_errors=True)
+        shutil.rmtree(dist, ignore_errors=True)
+
+
+def prepare(command: str, work: Path) -> str | None:
+    """The command as the test runs it (None: done here, nothing to run)."""
     argv = shlex.split(command)
-    if argv[:1] == ["make"]:
-        return shlex.join(["make", "--no-print-directory", "-C", str(ROOT), "-o", ".venv/.installed", *argv[1:]]), None
+    if argv[:1] == ["make"]:  # the checkout's Makefile and environment, run in the page's folder
+        venv = BIN.parent
+        return shlex.join(["make", "--no-print-directory", "-f", str(ROOT / "Makefile"), f"VENV={venv}",
+                           "-o", str(venv / ".installed"), *argv[1:]])
     if argv[:1] == ["python"] and len(argv) > 1 and argv[1].startswith(("benchmarks/", "scripts/")):
-        return shlex.join([sys.executable, str(ROOT / argv[1]), *argv[2:]]), None
-    return command, None
+        return shlex.join([sys.executable, str(ROOT / argv[1]), *argv[2:]])
+    if argv[:2] == ["pip", "install"] and argv[-1].startswith("examples/"):
+        # into the page's own folder (on PYTHONPATH), never into the shared environment
+        install_editable(work / "src", ROOT / argv[-1])
+        from harness.plugins import reset_plugin_manager
+
+        reset_plugin_manager()
+        return None
+    if argv[:3] == ["pip", "uninstall", "-y"]:
+        for name in argv[3:]:
+            uninstall(work / "src", name)
+        return None
+    return command
 
 
 def run_shell(block: Block, work: Path, env: dict[str, str], page: Path) -> None:
@@ -165,7 +206,9 @@ def run_shell(block: Block, work: Path, env: dict[str, str], page: Path) -> None
         if shlex.split(command)[:2] in (["mlflow", "ui"], ["mlflow", "server"]):
             serve_and_stop(command, work, env, where)
             continue
-        actual, _ = prepare(command)
+        actual = prepare(command, work)
+        if actual is None:
+            continue
         done = subprocess.run(["bash", "-c", actual], cwd=work, env=env, capture_output=True, text=True, timeout=1800)
         output = done.stdout + done.stderr
         if any("error:" in line for line in expected):
