@@ -5,18 +5,15 @@ the model server see what was recorded. Servers are started by the tests on 127.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
+
+from servers import ENV, free_port, serving
 
 pytestmark = pytest.mark.slow
 
@@ -24,8 +21,6 @@ BIN = Path(sys.executable).parent
 TINY = ["data=blobs", "model.layers.4.units=3", "training.epochs=2", "progress=never",
         "tracking.log_model=false", "reports.plots=false", "training.checkpoint_every=0", "name=parallel"]
 SIXTEEN = "seed=range(16)"
-# No MLflow job runners (huey consumers) beside a test server: nothing here submits jobs.
-ENV = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
 def sweep(project: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
@@ -37,53 +32,11 @@ def sweep(project: Path, *args: str, timeout: int = 900) -> subprocess.Completed
     return result
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def get_json(url: str, payload: dict | None = None) -> dict:
     data = None if payload is None else json.dumps(payload).encode()
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
-
-
-@contextmanager
-def serving(args: list[str], port: int, cwd: Path, ready_path: str = "/health", env: dict | None = None):
-    # Output to a file, not a pipe nobody reads: a server logs every request, and a full
-    # pipe would block it mid-request. Its own process group: workers stop with it.
-    log_file = open(cwd / f"server-{port}.log", "w")  # noqa: SIM115 (open while the server runs)
-    process = subprocess.Popen(args, cwd=cwd, stdout=log_file, stderr=subprocess.STDOUT, text=True,
-                               env=env or ENV, start_new_session=True)
-    try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}{ready_path}", timeout=2)
-                break
-            except OSError:
-                if process.poll() is not None or time.time() > deadline:
-                    _stop(process, signal.SIGKILL)
-                    raise AssertionError(f"server did not start: {(cwd / f'server-{port}.log').read_text()[-2000:]}") from None
-                time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        _stop(process, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            _stop(process, signal.SIGKILL)
-            process.wait(timeout=30)
-        log_file.close()
-
-
-def _stop(process: subprocess.Popen, sig: int) -> None:
-    try:
-        os.killpg(process.pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def check_sweep(client: MlflowClient, jobs: int, epochs: int = 2) -> None:

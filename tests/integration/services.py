@@ -7,25 +7,15 @@ import glob
 import os
 import pwd
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
-import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
-BIN = Path(sys.executable).parent
-# No MLflow job runners (huey consumers) beside a test server: nothing here submits jobs.
-ENV = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from servers import BIN as BIN
+from servers import ENV as ENV
+from servers import free_port as free_port
+from servers import serving as serving
 
 
 def postgres_bin() -> Path:
@@ -68,40 +58,6 @@ def postgres_cluster(database: str = "mlflow"):
             subprocess.run(_as_postgres([str(pg / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]),
                            capture_output=True, timeout=120)
         shutil.rmtree(root, ignore_errors=True)
-
-
-@contextmanager
-def serving(args: list[str], port: int, cwd: Path, ready_path: str = "/health"):
-    """A server process in its own process group (its workers stop with it), output to a file."""
-    log_path = cwd / f"server-{port}.log"
-    with open(log_path, "w") as log_file:
-        process = subprocess.Popen(args, cwd=cwd, stdout=log_file, stderr=subprocess.STDOUT, env=ENV,
-                                   start_new_session=True)
-        try:
-            deadline = time.time() + 180
-            while True:
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}{ready_path}", timeout=2)
-                    break
-                except OSError:
-                    if process.poll() is not None or time.time() > deadline:
-                        raise RuntimeError(f"server did not start: {log_path.read_text()[-2000:]}") from None
-                    time.sleep(0.5)
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            _signal_group(process, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                _signal_group(process, signal.SIGKILL)
-                process.wait(timeout=30)
-
-
-def _signal_group(process: subprocess.Popen, sig: int) -> None:
-    try:
-        os.killpg(process.pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 @contextmanager
