@@ -237,7 +237,7 @@ def run_page(page: Path, work: Path, extra_env: dict[str, str] | None = None) ->
     env = page_env(work, src, extra_env)
     namespace: dict[str, object] = {"__name__": f"doc:{page.name}"}
     sys.path.insert(0, str(src))
-    before, cwd = set(sys.modules), Path.cwd()
+    before, cwd, environ = set(sys.modules), Path.cwd(), dict(os.environ)
     try:
         for block in blocks(page):
             if block.file:
@@ -258,9 +258,21 @@ def run_page(page: Path, work: Path, extra_env: dict[str, str] | None = None) ->
                 finally:
                     os.chdir(cwd)
     finally:
+        _restore_environment(environ)
         sys.path.remove(str(src))
         for name in set(sys.modules) - before:
             module = sys.modules.get(name)
             if module is not None and str(getattr(module, "__file__", "") or "").startswith(str(src)):
                 del sys.modules[name]
         reset_plugin_manager()
+
+
+def _restore_environment(environ: dict[str, str]) -> None:
+    """Undo what a page's Python blocks changed for the process: ``mlflow.set_tracking_uri``
+    sets MLflow's global URI and ``$MLFLOW_TRACKING_URI``, which later tests in the same
+    worker would otherwise record into."""
+    import mlflow
+
+    mlflow.set_tracking_uri(environ.get("MLFLOW_TRACKING_URI"))  # type: ignore[arg-type] (None unsets it)
+    os.environ.clear()
+    os.environ.update(environ)
