@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -17,11 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import DataError, hookimpl
+from harness import DataError
 from harness.plugins import load_plugins
 from harness.training import checkpoint
 from harness.training.arrays import model_arrays
 from harness.training.experiment import run_experiment
+from interrupting import InterruptAt
 
 HARNESS_TRAIN = str(Path(sys.executable).with_name("harness-train"))
 RUN = [
@@ -133,18 +133,6 @@ def private_tmp(tmp_path, monkeypatch):
     folder.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(folder))
     return folder
-
-
-class InterruptAt:
-    """Sends this process SIGINT after optimizer step ``step``, like a user's Ctrl-C."""
-
-    def __init__(self, step: int):
-        self.step = step
-
-    @hookimpl
-    def harness_step_end(self, step):
-        if step == self.step:
-            os.kill(os.getpid(), signal.SIGINT)
 
 
 def test_resume_by_run_id_leaves_no_download_behind_on_success_or_failure(compose_config, tmp_path, private_tmp):

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from harness import hookimpl
 from harness.plugins import load_plugins
 from harness.training.experiment import run_experiment
 from harness.training.interrupts import StopRequested
+from interrupting import InterruptAt
 
 HERE = Path(__file__).resolve().parent
 HARNESS_TRAIN = str(Path(sys.executable).with_name("harness-train"))
@@ -49,18 +49,6 @@ def only_run(client: MlflowClient, experiment: str):
 
 def diagnostics_keys(metrics) -> list[str]:
     return [k for k in metrics if k.endswith("grad_norm_ratio") or "update_ratio/" in k]
-
-
-class InterruptAt:
-    """Sends this process SIGINT after optimizer step ``step``, like a user's Ctrl-C."""
-
-    def __init__(self, step: int):
-        self.step = step
-
-    @hookimpl
-    def harness_step_end(self, step):
-        if step == self.step:
-            os.kill(os.getpid(), signal.SIGINT)
 
 
 def test_a_run_stopped_one_step_before_a_record_and_resumed_records_everything_once(compose_config, tmp_path):

@@ -22,6 +22,7 @@ from harness import hookimpl
 from harness.plugins import load_plugins
 from harness.training.experiment import run_experiment
 from harness.training.interrupts import StopRequested
+from interrupting import InterruptAt
 
 HERE = Path(__file__).resolve().parent
 HARNESS_TRAIN = str(Path(sys.executable).with_name("harness-train"))
@@ -32,18 +33,6 @@ RUN = [
     "data=blobs", "tracking=none", "progress=never", "training.epochs=4", "reports.plots=false",
     "model.layers=[{type:dense,units:16,init:he},{type:relu},{type:dropout,rate:0.3},{type:dense,units:3,init:xavier}]",
 ]
-
-
-class InterruptAt:
-    """Sends this process SIGINT after optimizer step ``step``, like a user's Ctrl-C."""
-
-    def __init__(self, step: int):
-        self.step = step
-
-    @hookimpl
-    def harness_step_end(self, run, step, loss, batch_size, correct):
-        if step == self.step:
-            os.kill(os.getpid(), signal.SIGINT)
 
 
 def interrupted_then_resumed(compose_config, tmp_path, overrides, step):
