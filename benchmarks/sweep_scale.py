@@ -28,7 +28,9 @@ Usage: ``python benchmarks/sweep_scale.py [--sizes 16,64,256] [--runs 1] [--work
 [--modes sequential,joblib]``; quick: ``--sizes 16 --runs 1``. Each sweep's line carries
 the load average around it (the machine may be shared). The last line is one JSON
 object: ``per_job_overhead_sec`` (median of the sequential sweeps), ``parallel_speedup_tiny``
-(median sequential wall over median joblib wall, at the largest size), ``runs_recorded``
+(median sequential wall over median joblib wall, at the largest size),
+``cpu_parallel_ceiling`` (median over the rounds of what ``--workers`` CPU-bound processes
+at once run against one, measured before each round's sweeps), ``runs_recorded``
 and ``runs_expected`` (over every sweep), ``compare_sec_256`` and ``plot_sec_256`` (at
 the largest size, whatever it is: ``compare_size`` says which), and every sweep's figures.
 """
@@ -86,6 +88,24 @@ def sweep(project: Path, n: int, mode: str, workers: int) -> dict:
     }
 
 
+SPIN = "s = 0\nfor i in range(12_000_000):\n    s += i * i"
+
+
+def cpu_parallel_ceiling(workers: int) -> float:
+    """The speed-up this machine gives ``workers`` CPU-bound processes at once over one
+    (pure Python, no memory traffic): what any parallel sweep can reach at best, taken
+    beside the sweeps because a shared or virtual machine's cores drift (1.2-2.3 here)."""
+
+    def spin(count: int) -> float:
+        started = time.perf_counter()
+        running = [subprocess.Popen([sys.executable, "-c", SPIN]) for _ in range(count)]
+        for process in running:
+            process.wait()
+        return time.perf_counter() - started
+
+    return workers * spin(1) / spin(workers)
+
+
 def recorded(project: Path, n: int) -> tuple[int, int, int]:
     """Finished child runs under the sweep's one parent, and epoch metric points recorded / expected."""
     from mlflow.tracking import MlflowClient
@@ -138,7 +158,12 @@ def main() -> None:
     figures: list[dict] = []
     largest = max(sizes)
     compare, plot = [], []
+    ceilings = []
     for round_ in range(args.runs):
+        if "joblib" in modes:
+            ceilings.append(round(cpu_parallel_ceiling(args.workers), 2))
+            print(f"round {round_}: {args.workers} CPU-bound processes at once run {ceilings[-1]:.2f}x one "
+                  f"(the ceiling of any parallel speed-up now)", flush=True)
         for mode in modes:
             for n in sizes:
                 s = sweep(root / f"r{round_}-{mode}-{n}", n, mode, args.workers)
@@ -182,6 +207,7 @@ def main() -> None:
         "per_job_overhead_joblib_sec": median("joblib", "fixed_cost_per_job_sec"),
         "parallel_speedup_tiny": round(sequential_wall / joblib_wall, 2) if sequential_wall and joblib_wall else None,
         "workers": args.workers,
+        "cpu_parallel_ceiling": statistics.median(ceilings) if ceilings else None,
         "runs_recorded": sum(f["runs_recorded"] for f in figures),
         "runs_expected": sum(f["runs_expected"] for f in figures),
         "metric_points_recorded": sum(f["metric_points_recorded"] for f in figures),

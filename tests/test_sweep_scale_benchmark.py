@@ -28,9 +28,11 @@ def test_the_scale_benchmark_reports_what_the_issue_asks_and_loses_no_run():
     assert summary["runs_recorded"] == summary["runs_expected"]
     assert summary["metric_points_recorded"] == summary["metric_points_expected"] > 0
     assert summary["compare_size"] == 4
-    for key in ("per_job_overhead_sec", "parallel_speedup_tiny", "compare_sec_256", "plot_sec_256"):
+    for key in ("per_job_overhead_sec", "parallel_speedup_tiny", "compare_sec_256", "plot_sec_256",
+                "cpu_parallel_ceiling"):
         assert isinstance(summary[key], float) and summary[key] == summary[key], key  # a number, not NaN
     assert {s["mode"] for s in summary["sweeps"]} == {"sequential", "joblib"}
     assert all(s["store_retries"] == 0 for s in summary["sweeps"])
+    assert 0.5 < summary["cpu_parallel_ceiling"] <= 2.5  # two processes at once against one: a ratio, not a time
     printed = [line for line in lines if " jobs: wall " in line]
     assert len(printed) == 2 and all("harness compare" in line for line in printed)

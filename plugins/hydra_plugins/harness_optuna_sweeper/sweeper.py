@@ -38,6 +38,10 @@ class HarnessOptunaSweeper(Sweeper):
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         from hydra.core.plugins import Plugins
 
+        from hydra_plugins.harness_basic_sweeper.compose import sharing_templates
+
+        # Trials differ in values, not in config files: each composed from one template.
+        hydra_context = sharing_templates(hydra_context)
         self.config, self.hydra_context = config, hydra_context
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config,
