@@ -13,9 +13,10 @@ on the composed config afterwards. The first job of each distinct set of choices
 composed by Hydra with its choices only (the *template*); every job then gets a copy of
 its template with its config overrides applied by Hydra's own function and Hydra's record
 of them (``hydra.overrides.task``, ``hydra.job.override_dirname``) filled in as Hydra
-fills it, which is the order Hydra itself follows. ``tests/test_compose_once.py``
-checks the result equals Hydra's own composition, field for field, over sweeps of values,
-choices, additions, deletions, and errors.
+fills it, which is the order Hydra itself follows. These are Hydra 1.3's internals
+(``hydra-core<1.4`` in the dependencies); ``tests/test_compose_once.py`` checks the result
+equals Hydra's own composition, field for field, over sweeps of values, choices,
+additions, deletions, and errors, so a Hydra that changes them fails there first.
 
 Templates, and Hydra's config repository (which caches the files it read), live per
 process, under the sweep's token: a warm joblib worker reuses those of
