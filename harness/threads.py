@@ -20,10 +20,27 @@ optimizer update) runs on one core whatever this says.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from threadpoolctl import threadpool_info, threadpool_limits
+from threadpoolctl import ThreadpoolController
+
+# Finding the BLAS libraries walks every shared library the process has loaded: ~10 ms
+# once MLflow is imported, three times per run. The libraries change only when something
+# new is imported, so one scan serves until ``sys.modules`` grows (a sweep's later jobs).
+_scanned: tuple[int, ThreadpoolController] | None = None
+
+
+def _controller() -> ThreadpoolController:
+    global _scanned
+    if _scanned is None or _scanned[0] != len(sys.modules):
+        _scanned = (len(sys.modules), ThreadpoolController())
+    return _scanned[1]
+
+
+def _blas_info() -> list[dict]:
+    return [info for info in _controller().info() if info.get("user_api") == "blas"]
 
 
 def cores() -> int:
@@ -62,7 +79,7 @@ def threads_for(configured: int | None, sweep=None) -> int | None:
 
 def blas_threads() -> int | None:
     """The largest thread count among the loaded BLAS libraries (``None`` if none is loaded)."""
-    counts = [info["num_threads"] for info in threadpool_info() if info.get("user_api") == "blas"]
+    counts = [info["num_threads"] for info in _blas_info()]
     return max(counts) if counts else None
 
 
@@ -70,7 +87,7 @@ def describe_blas() -> str:
     """``"openblas 0.3.31 (Haswell), 2 threads"`` for each loaded BLAS library."""
     parts = [
         f"{info.get('internal_api')} {info.get('version')} ({info.get('architecture') or '?'}), {info['num_threads']} threads"
-        for info in threadpool_info() if info.get("user_api") == "blas"
+        for info in _blas_info()
     ]
     return "; ".join(parts) or "no BLAS library loaded"
 
@@ -81,5 +98,5 @@ def limited(threads: int | None) -> Iterator[int | None]:
     if threads is None:
         yield blas_threads()
         return
-    with threadpool_limits(limits=threads, user_api="blas"):
+    with _controller().limit(limits=threads, user_api="blas"):
         yield blas_threads()
