@@ -29,14 +29,15 @@ lint: $(STAMP)
 	$(BIN)/python -m mypy
 
 ## Lint, then the whole test suite on every core, slow and network tests included
-## (tests/integration: see below). WORKERS=1 runs it in one process.
+## (tests/integration: see below). WORKERS=1 runs it in one process. The longest tests
+## start first (tests/conftest.py) and an idle worker steals the tail of a busy one's queue.
 WORKERS ?= auto
 test: lint
-	$(BIN)/python -m pytest -n $(WORKERS) $(ARGS)
+	$(BIN)/python -m pytest -n $(WORKERS) --dist worksteal $(ARGS)
 
 ## The quick part of the suite: no training to 98 %, no package-index downloads.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -n $(WORKERS) -m "not slow and not network and not fashion" $(ARGS)
+	$(BIN)/python -m pytest -n $(WORKERS) --dist worksteal -m "not slow and not network and not fashion" $(ARGS)
 
 ## Integration tests (tests/integration): real services and launchers, started by the tests
 ## themselves. PostgreSQL ones need Debian's `postgresql`, browser ones Debian's `chromium`

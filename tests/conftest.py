@@ -51,6 +51,19 @@ def read_records(run_folder: Path) -> list[dict]:
     return json.loads((Path(run_folder) / "diagnostics" / "records.json").read_text())
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest first, so two workers finish together: ``slow`` tests before the rest, and
+    among them those marked ``slow(minutes=N)`` by N. ``make test`` runs xdist's
+    ``worksteal`` scheduler, whose idle worker takes the tail of the busy one's queue, so
+    a long test started last can no longer leave one worker running alone for minutes."""
+
+    def minutes(item: pytest.Item) -> float:
+        marker = item.get_closest_marker("slow")
+        return 0.0 if marker is None else float(marker.kwargs.get("minutes", 0.5))
+
+    items.sort(key=minutes, reverse=True)  # stable: the collection order within a weight
+
+
 @pytest.fixture(autouse=True)
 def fresh_plugin_manager():
     """Every test starts from the installed plugins, whatever an earlier test loaded."""

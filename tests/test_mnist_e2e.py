@@ -23,6 +23,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.network]
 HARNESS_TRAIN = str(Path(sys.executable).with_name("harness-train"))
 
 
+@pytest.mark.slow(minutes=2)
 def test_default_experiment_reaches_98_percent_and_is_recorded(compose_config, plugins, tmp_path):
     run = run_experiment(compose_config(["progress=never"]), pm=plugins)
     print(
@@ -122,6 +123,7 @@ def _check_child(client, child) -> None:
         assert child.info.status == "FAILED" and child.data.tags["harness.error"].startswith("DivergenceError")
 
 
+@pytest.mark.slow(minutes=2)
 def test_gd_comparison_preset(tmp_path):
     result, parent, children, client = _preset(tmp_path, "gd_comparison", "data.train_size=1000")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
