@@ -30,10 +30,11 @@ lint: $(STAMP)
 
 ## Lint, then the whole test suite on every core, slow and network tests included
 ## (tests/integration: see below). WORKERS=1 runs it in one process. The longest tests
-## start first (tests/conftest.py) and an idle worker steals the tail of a busy one's queue.
+## start first (tests/conftest.py) and an idle worker steals the tail of a busy one's queue;
+## the 25 slowest are listed at the end.
 WORKERS ?= auto
 test: lint
-	$(BIN)/python -m pytest -n $(WORKERS) --dist worksteal $(ARGS)
+	$(BIN)/python -m pytest -n $(WORKERS) --dist worksteal --durations=25 $(ARGS)
 
 ## The quick part of the suite: no training to 98 %, no package-index downloads.
 test-fast: $(STAMP)

@@ -22,7 +22,7 @@ import time
 from contextlib import closing
 from pathlib import Path
 
-from harness.files import atomic_write, cache_root
+from harness import atomic_write, cache_root
 
 logger = logging.getLogger(__name__)
 
