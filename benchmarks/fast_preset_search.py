@@ -14,6 +14,11 @@ Usage::
     python benchmarks/fast_preset_search.py --grid onecycle --seeds 0 1 2 --out search.jsonl
     python benchmarks/fast_preset_search.py --report search.jsonl
 
+The preset came from three stages, each in ``benchmarks/results/``:
+``--grid onecycle`` (``fast_preset_search_stage1.jsonl``), ``--grid short`` (stage 2)
+and ``--grid shifted`` (stage 3: one and two epochs with ``data.shift`` and
+``model.tta_shift``, which chose the two-epoch recipe).
+
 Every finished run is appended to the ``--out`` file as one JSON line, so a long search
 can be stopped and resumed (runs already in the file are skipped).
 """
@@ -60,7 +65,18 @@ def short_grid() -> list[list[str]]:
     return grid
 
 
-GRIDS = {"onecycle": one_cycle_grid, "width": width_grid, "short": short_grid}
+def shifted_grid() -> list[list[str]]:
+    """The third stage: fewer epochs with random one-pixel shifts in training (``data.shift``)
+    and the same shifts at evaluation (``model.tta_shift``, test-time augmentation)."""
+    smoothed = "model.loss={type: softmax_cross_entropy, label_smoothing: 0.1}"
+    grid = []
+    for epochs, lr, shift, tta in itertools.product((1, 2), (0.2, 0.3), (0, 1), (0, 1)):
+        grid.append([f"training.epochs={epochs}", "schedule=one_cycle", f"optimizer.lr={lr}", "gd.batch_size=128", smoothed,
+                     f"data.shift={shift}", f"model.tta_shift={tta}"])
+    return grid
+
+
+GRIDS = {"onecycle": one_cycle_grid, "width": width_grid, "short": short_grid, "shifted": shifted_grid}
 
 
 def run_grid(grid: list[list[str]], seeds: list[int], out: Path) -> None:

@@ -34,19 +34,22 @@ def compose_run(overrides: list[str]):
 
 
 class TestAccuracyProbe:
-    """Test accuracy and training seconds after every epoch (the test set is scored untimed)."""
+    """Test accuracy and training seconds after every epoch (the test set is scored untimed,
+    with the run's test-time shifts if it has any)."""
 
     def __init__(self) -> None:
         self.model = self.data = None
+        self.tta_shift = 0
         self.epochs: list[dict[str, float]] = []
 
     @hookimpl
-    def harness_run_start(self, model, data):
+    def harness_run_start(self, run, model, data):
         self.model, self.data = model, data
+        self.tta_shift = run.config.model.tta_shift  # scored as the run scores its test set
 
     @hookimpl
     def harness_epoch_end(self, metrics):
-        _, accuracy, _ = evaluate(self.model, self.data.test_x, self.data.test_y, 5000)
+        _, accuracy, _ = evaluate(self.model, self.data.test_x, self.data.test_y, 5000, self.tta_shift)
         seconds = (self.epochs[-1]["train_seconds"] if self.epochs else 0.0) + metrics["epoch_seconds"]
         self.epochs.append({"test_accuracy": accuracy, "val_accuracy": metrics["val_accuracy"],
                             "epoch_seconds": metrics["epoch_seconds"], "train_seconds": seconds})

@@ -85,8 +85,10 @@ class TrainingConfig:
 class ModelConfig:
     layers: list[Any] = field(default_factory=list)
     loss: Any = "softmax_cross_entropy"
+    tta_shift: int = 0   # test-time augmentation (harness.training.views): 0 off, k > 0 five views moved k pixels
 
     def check(self) -> None:
+        v.integer("model.tta_shift", self.tta_shift, low=0)
         if not self.layers:
             v.fail("model.layers", "a non-empty list of {type: ..., ...} entries", self.layers)
         for i, spec in enumerate(self.layers):

@@ -23,9 +23,9 @@ def test_mnist_fast_reaches_98_percent():
 
 
 @pytest.mark.slow(minutes=15)  # 70 epochs of a 784-800-800-10 model: the suite's longest test
-def test_mnist_best_reaches_99_2_percent():
-    # Seed 0 scores 99.20 % (CI, 2026-11-28); issue 15 aims at 99.3 %, not reached yet.
+def test_mnist_best_reaches_99_3_percent():
+    # Seed 0 scores 99.32 % with two BLAS threads (99.20 % without test-time augmentation).
     outcome = train(["+experiment=mnist_best"])
     print(f"\nmnist_best: test accuracy {100 * outcome.summary['test_accuracy']:.2f}% after "
           f"{outcome.summary['epochs']} epochs, {outcome.summary['train_seconds']:.1f} s of training")
-    assert outcome.summary["test_accuracy"] >= 0.992
+    assert outcome.summary["test_accuracy"] >= 0.993

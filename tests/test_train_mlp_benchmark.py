@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow  # trains mnist_fast (3 epochs of MNIST) besides the tiny default run
+pytestmark = pytest.mark.slow  # trains mnist_fast (2 epochs of MNIST) besides the tiny default run
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "train_mlp.py"
 KEYS = {"sec_per_epoch", "gemm_bound_sec", "ratio", "time_to_98_sec", "time_to_98_sec_fast",

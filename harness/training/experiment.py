@@ -32,6 +32,7 @@ from harness.training import checkpoint
 from harness.training.batching import steps_per_epoch
 from harness.training.interrupts import InterruptGuard, StopRequested
 from harness.training.loop import Trainer
+from harness.training.views import image_side
 
 log = logging.getLogger("harness")
 
@@ -78,6 +79,8 @@ def build_parts(cfg: DictConfig, registry: Registry) -> Parts:
     engine = registry.create("engine", engine_name, _options(s.engine), section="engine")
     dataset = registry.create("dataset", s.data["name"], _options(s.data), section="data")
     layers = build_layers(registry, engine_name, s.model.layers, num_classes=dataset.num_classes)
+    if s.model.tta_shift:
+        image_side(dataset.input_dim, s.model.tta_shift)  # a one-line error before training, not after epoch 1
     loss_name, loss_options = s.model.loss_spec()
     loss = build_loss(registry, engine_name, loss_name, loss_options)
     optimizer = registry.create("optimizer", s.optimizer["name"], _options(s.optimizer), section="optimizer")

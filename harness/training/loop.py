@@ -214,7 +214,8 @@ class Trainer:
         seconds = st.epoch_seconds
         st.train_seconds += seconds
         seen = min(st.batches_done * self.batch_size, len(y))
-        val_loss, val_acc, _ = evaluate(model, self.splits.val_x, self.splits.val_y, self.settings.training.eval_batch_size)
+        val_loss, val_acc, _ = evaluate(model, self.splits.val_x, self.splits.val_y, self.settings.training.eval_batch_size,
+                                     self.settings.model.tta_shift)
         return {
             "train_loss": st.loss_sum / seen,
             "train_accuracy": st.correct / seen,
@@ -244,7 +245,8 @@ class Trainer:
         if self.result.diverged and self.state.best_arrays is None:
             log.info("no epoch finished before the divergence: nothing to test")
             return
-        loss, acc, predictions = evaluate(self.model, self.splits.test_x, self.splits.test_y, self.settings.training.eval_batch_size)
+        loss, acc, predictions = evaluate(self.model, self.splits.test_x, self.splits.test_y, self.settings.training.eval_batch_size,
+                                           self.settings.model.tta_shift)
         self.result.summary.update(test_loss=loss, test_accuracy=acc)
         self.result.test_predictions = predictions
         log.info(

@@ -14,6 +14,7 @@ import numpy as np
 
 from harness.errors import DataError
 from harness.files import atomic_write
+from harness.training import views
 from harness.training.arrays import model_arrays
 
 SPEC = "model_spec.json"
@@ -21,11 +22,12 @@ WEIGHTS = "weights.npz"
 
 
 def save_model_files(directory: Path, model, *, engine: str, layers: list, loss, dtype: str,
-                     input_dim: int, num_classes: int) -> tuple[Path, Path]:
-    """Write ``model_spec.json`` and ``weights.npz`` into ``directory``."""
+                     input_dim: int, num_classes: int, tta_shift: int = 0) -> tuple[Path, Path]:
+    """Write ``model_spec.json`` and ``weights.npz`` into ``directory``; ``tta_shift``
+    (``model.tta_shift``) is kept so that a loaded model predicts as the run scored it."""
     directory.mkdir(parents=True, exist_ok=True)
     spec = {"engine": engine, "layers": layers, "loss": loss, "dtype": dtype,
-            "input_dim": input_dim, "num_classes": num_classes}
+            "input_dim": input_dim, "num_classes": num_classes, "tta_shift": tta_shift}
     spec_path, weights_path = directory / SPEC, directory / WEIGHTS
     atomic_write(spec_path, json.dumps(spec, indent=1))
     atomic_write(weights_path, lambda handle: np.savez(handle, **model_arrays(model)))  # type: ignore[arg-type]
@@ -57,11 +59,12 @@ def load_model_files(spec_path: Path, weights_path: Path, pm=None):
     return model, spec
 
 
-def predict_classes(model, x: np.ndarray, dtype, chunk: int = 5000) -> np.ndarray:
-    """Class indices for a batch of inputs (any model of the Model protocol)."""
+def predict_classes(model, x: np.ndarray, dtype, chunk: int = 5000, tta_shift: int = 0) -> np.ndarray:
+    """Class indices for a batch of inputs (any model of the Model protocol); with
+    ``tta_shift``, from the mean outputs over shifted views (:mod:`harness.training.views`)."""
     out = np.empty(len(x), dtype=np.int64)
     for start in range(0, len(x), chunk):
         part = np.asarray(x[start:start + chunk], dtype=dtype)
-        _, scores = model.evaluate(part, np.zeros(len(part), dtype=np.int64))
+        _, scores = views.outputs(model, part, np.zeros(len(part), dtype=np.int64), tta_shift)
         out[start:start + len(part)] = np.asarray(scores).argmax(axis=1)
     return out

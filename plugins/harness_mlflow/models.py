@@ -75,10 +75,11 @@ def log_model(tracked, *, model, settings, data, registry, plugin_infos: dict, s
     with tempfile.TemporaryDirectory(prefix="harness-model-") as tmp:
         spec, weights = save_model_files(
             Path(tmp) / "files", model, engine=engine, layers=layers, loss=loss, dtype=settings.dtype,
-            input_dim=data.test_x.shape[1], num_classes=model.output_dim,
+            input_dim=data.test_x.shape[1], num_classes=model.output_dim, tta_shift=settings.model.tta_shift,
         )
         example = np.asarray(data.test_x[:EXAMPLE_ROWS], dtype=np.float32)
-        signature = infer_signature(example, predict_classes(model, example, np.dtype(settings.dtype)))
+        signature = infer_signature(example, predict_classes(model, example, np.dtype(settings.dtype),
+                                                               tta_shift=settings.model.tta_shift))
         created = retrying(client.create_logged_model, tracked.experiment_id, name=NAME,
                            source_run_id=tracked.run_id, params=params, tags=tags, model_type="classifier")
         try:

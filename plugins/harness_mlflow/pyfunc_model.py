@@ -31,7 +31,7 @@ class HarnessClassifier(PythonModel):
         x = model_input.to_numpy() if hasattr(model_input, "to_numpy") else np.asarray(model_input)
         if x.ndim != 2 or x.shape[1] != self.spec["input_dim"]:
             raise ValueError(f"expected input of shape (n, {self.spec['input_dim']}), got {x.shape}")
-        return predict_classes(self.model, x, self.dtype)
+        return predict_classes(self.model, x, self.dtype, tta_shift=self.spec.get("tta_shift", 0))
 
 
 mlflow.models.set_model(HarnessClassifier())

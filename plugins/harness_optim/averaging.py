@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness import ConfigError
+from harness import ConfigError, predict_classes
 
 log = logging.getLogger("harness.averaging")
 
@@ -136,9 +136,10 @@ def train_end(run, model, data, result) -> None:
     if average.updates == 0:
         log.warning("averaging: no update was made (start_epoch %d); keeping the trained weights", average.settings.start_epoch)
         return
-    trained = _accuracy(model, data.val_x, data.val_y)
+    tta_shift = run.config.model.tta_shift
+    trained = _accuracy(model, data.val_x, data.val_y, tta_shift)
     average.swap_in()
-    accuracy = _accuracy(model, data.val_x, data.val_y)
+    accuracy = _accuracy(model, data.val_x, data.val_y, tta_shift)
     log.info("averaging: the EMA of the weights (%d updates) replaces them: validation accuracy %.2f%% (trained weights %.2f%%)",
              average.updates, 100 * accuracy, 100 * trained)
     result.summary["ema_val_accuracy"] = accuracy
@@ -149,9 +150,6 @@ def run_end(run) -> None:
     _runs.pop(run, None)
 
 
-def _accuracy(model, x: np.ndarray, y: np.ndarray, chunk: int = 5000) -> float:
-    right = 0
-    for start in range(0, len(y), chunk):
-        _, outputs = model.evaluate(x[start:start + chunk], y[start:start + chunk])
-        right += int(np.count_nonzero(outputs.argmax(axis=1) == y[start:start + chunk]))
-    return right / len(y) if len(y) else float("nan")
+def _accuracy(model, x: np.ndarray, y: np.ndarray, tta_shift: int) -> float:
+    """Scored as the run scores its epochs (with the run's test-time shifts, if any)."""
+    return float(np.mean(predict_classes(model, x, x.dtype, tta_shift=tta_shift) == y)) if len(y) else float("nan")
