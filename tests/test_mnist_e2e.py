@@ -125,7 +125,9 @@ def _check_child(client, child) -> None:
 
 @pytest.mark.slow(minutes=2)
 def test_gd_comparison_preset(tmp_path):
-    result, parent, children, client = _preset(tmp_path, "gd_comparison", "data.train_size=1000")
+    # 1000 examples validated each epoch, not 5000: a full-batch epoch of the timed jobs
+    # takes milliseconds, so validation, not training, was most of their wall time.
+    result, parent, children, client = _preset(tmp_path, "gd_comparison", "data.train_size=1000", "data.val_size=1000")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert len(children) == 6 and parent.info.status == "FINISHED"
     names = sorted(c.info.run_name for c in children)
