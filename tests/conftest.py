@@ -30,6 +30,7 @@ def pytest_configure(config: pytest.Config) -> None:
             os.environ.setdefault(name, str(threads))
         threadpool_limits(int(os.environ["OPENBLAS_NUM_THREADS"]), user_api="blas")
 
+
 # A run that trains in well under a second: the blobs set, a small MLP.
 TINY = [
     "data=blobs",
