@@ -125,11 +125,12 @@ def free_port() -> int:
 
 def serve_and_stop(command: str, work: Path, env: dict[str, str], where: str) -> None:
     """An ``mlflow ui`` / ``mlflow server`` command: started on a free local port, asked for
-    its front page, stopped."""
+    its front page, stopped. One uvicorn worker (``MLFLOW_WORKERS``, as tests/servers.py
+    explains) unless the environment or the command says otherwise."""
     port = free_port()
     argv = [*shlex.split(command), "--host", "127.0.0.1", "--port", str(port)]
     server = subprocess.Popen(["bash", "-c", shlex.join(argv)], cwd=work, start_new_session=True,
-                              env={**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+                              env={"MLFLOW_WORKERS": "1", **env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.time() + 120
@@ -140,7 +141,7 @@ def serve_and_stop(command: str, work: Path, env: dict[str, str], where: str) ->
                     assert answer.status == 200
                     return
             except OSError:
-                time.sleep(1)
+                time.sleep(0.25)
         raise AssertionError(f"{where}: no answer on port {port} within 120 s")
     finally:
         os.killpg(server.pid, 15)

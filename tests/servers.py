@@ -20,8 +20,11 @@ from pathlib import Path
 
 BIN = Path(sys.executable).parent
 # No MLflow job runners (huey consumers) beside a test server: nothing here submits jobs.
-ENV = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-       "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+# One uvicorn worker unless a test asks for more (``--workers`` wins over MLflow's
+# ``MLFLOW_WORKERS``): MLflow's default of four answered after 16 s on two cores, one
+# after 9.5 s, and a test reading a few pages needs no more.
+ENV = {"MLFLOW_WORKERS": "1", **os.environ, "MLFLOW_DISABLE_TELEMETRY": "true",
+       "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
 def free_port() -> int:

@@ -186,6 +186,33 @@ def test_diagnostics_summary_texts_stay_inside_and_clear_of_the_titles(activatio
     assert all(float(loc).is_integer() for loc, _ in _tick_labels(profile_ax.xaxis))
 
 
+def test_misclassified_grid_captions_each_wrong_image_above_it_scaled_to_its_own_range(tmp_path):
+    images = np.zeros((12, 28 * 28), dtype=np.float32)
+    for k in range(12):
+        images[k, k::12] = 0.5 + 0.1 * k  # each image its own pattern and range
+    labels = np.arange(12) % 10
+    predictions = labels.copy()
+    wrong = [1, 4, 5, 7, 8, 9, 10, 11, 2, 3, 6]  # 11 wrong: two rows of 9 columns
+    predictions[wrong] = (labels[wrong] + 1) % 10
+    fig = plots.misclassified_figure(images, labels, predictions, count=10)
+    assert fig is not None and len(fig.axes) == 1
+    ax = fig.axes[0]
+    shown = sorted(wrong)[:10]
+    assert [t.get_text() for t in ax.texts] == [f"{labels[k]} → {predictions[k]}" for k in shown]
+    mosaic = ax.images[0].get_array()
+    for text, k in zip(ax.texts, shown):
+        x, y = text.get_position()
+        tile = mosaic[int(y) + 1:int(y) + 29, int(x) - 14:int(x) + 14]
+        expected = images[k].reshape(28, 28)
+        assert np.allclose(tile, (expected - expected.min()) / (expected.max() - expected.min()))
+    assert "11 in all" in fig._suptitle.get_text()
+    renderer = _renderer(fig)  # the axis is off: its tick labels are not drawn, the captions are
+    assert all(fig.bbox.contains(*corner) for t in [*ax.texts, fig._suptitle]
+               for corner in t.get_window_extent(renderer).corners())
+    assert plots.misclassified_grid(images, labels, labels, tmp_path / "none.png") is None
+    assert not (tmp_path / "none.png").exists()
+
+
 # ------------------------------------------------------- per-run plots in sweeps
 
 
