@@ -51,7 +51,7 @@ class TestAccuracyProbe:
     def harness_epoch_end(self, metrics):
         _, accuracy, _ = evaluate(self.model, self.data.test_x, self.data.test_y, 5000, self.tta_shift)
         seconds = (self.epochs[-1]["train_seconds"] if self.epochs else 0.0) + metrics["epoch_seconds"]
-        self.epochs.append({"test_accuracy": accuracy, "val_accuracy": metrics["val_accuracy"],
+        self.epochs.append({"test_accuracy": accuracy, "val_accuracy": metrics.get("val_accuracy"),
                             "epoch_seconds": metrics["epoch_seconds"], "train_seconds": seconds})
 
     def time_to(self, target: float) -> tuple[int | None, float | None]:

@@ -68,6 +68,7 @@ class TrainingConfig:
     eval_batch_size: int = 5000
     max_seconds: float | None = None
     checkpoint_every: int = 1
+    val_every: int = 1
     on_divergence: str = "fail"
     threads: int | None = None
 
@@ -77,6 +78,7 @@ class TrainingConfig:
         v.one_of("training.on_divergence", self.on_divergence, ON_DIVERGENCE)
         v.optional(v.number, "training.max_seconds", self.max_seconds, low=0, low_open=True)
         v.integer("training.checkpoint_every", self.checkpoint_every, low=0)
+        v.integer("training.val_every", self.val_every, low=1)
         v.optional(v.integer, "training.early_stopping_patience", self.early_stopping_patience, low=1)
         v.integer("training.eval_batch_size", self.eval_batch_size, low=1)
 

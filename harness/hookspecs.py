@@ -260,12 +260,14 @@ def harness_step_end(run: RunInfo, step: int, loss: float, batch_size: int, corr
 
 @hookspec
 def harness_epoch_end(run: RunInfo, epoch: int, metrics: dict[str, float]) -> None:
-    """An epoch finished (validated, recorded in the history).
+    """An epoch finished (validated when due, recorded in the history).
 
     :param run: the run.
     :param epoch: the epoch that finished, counted from 0.
-    :param metrics: ``train_loss``, ``train_accuracy``, ``val_loss``, ``val_accuracy``,
-        ``lr``, ``epoch_seconds``, ``samples_per_second``.
+    :param metrics: ``train_loss``, ``train_accuracy``, ``lr``, ``epoch_seconds``,
+        ``samples_per_second``, and ``val_loss``, ``val_accuracy`` when the epoch was
+        validated: every epoch by default, every ``training.val_every``-th and the last
+        otherwise (test ``"val_accuracy" in metrics``).
 
     Raise :class:`harness.StopTraining` to end training after this epoch.
     """

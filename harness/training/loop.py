@@ -4,7 +4,8 @@ Engine-agnostic: it sees a :class:`~harness.contracts.Model`, an
 :class:`~harness.contracts.Optimizer`, a :class:`~harness.contracts.Schedule` and index
 batches. Everything else a run does (tracking, progress, diagnostics, plots) happens in
 plugins called at the run-event hooks. A run that started always ends through
-``harness_run_end`` with status FINISHED, FAILED or KILLED; a checkpoint is written every
+``harness_run_end`` with status FINISHED, FAILED or KILLED; the model is validated every
+``training.val_every`` epochs and after the last, a checkpoint is written every
 ``training.checkpoint_every`` epochs and when a signal stops the run, and a run resumed
 from one continues bit for bit.
 """
@@ -106,7 +107,8 @@ class Trainer:
                 break
             st.history.append(metrics)
             self.result.history = st.history
-            if metrics["val_accuracy"] > st.best_val_accuracy:
+            validated = "val_accuracy" in metrics
+            if validated and metrics["val_accuracy"] > st.best_val_accuracy:
                 st.best_val_accuracy, st.best_epoch = metrics["val_accuracy"], st.epoch
                 if training.restore_best:
                     st.best_arrays = arrays.snapshot(self.model)
@@ -122,13 +124,13 @@ class Trainer:
                 log.info("time budget of %.0f s reached after %d epochs", training.max_seconds, st.epoch)
                 self.stop_reason = "max_seconds"
             patience = training.early_stopping_patience
-            if self.stop_reason is None and patience is not None and st.epoch - 1 - st.best_epoch >= patience:
+            if self.stop_reason is None and validated and patience is not None and st.epoch - 1 - st.best_epoch >= patience:
                 log.info("early stopping: no validation improvement for %d epochs", patience)
                 self.stop_reason = "early_stopping"
         self.guard.deferring = False
         self.result.stopped_by = self.stop_reason
         self.result.summary.update(train_seconds=st.train_seconds, epochs=len(st.history), steps=st.step)
-        if st.history:
+        if st.best_epoch >= 0:
             self.result.summary.update(best_epoch=st.best_epoch, best_val_accuracy=st.best_val_accuracy)
         if st.best_arrays is not None and (st.best_epoch != len(st.history) - 1 or self.result.diverged):
             log.info("restoring the weights of epoch %d (best validation accuracy %.2f%%)", st.best_epoch + 1, 100 * st.best_val_accuracy)
@@ -214,17 +216,26 @@ class Trainer:
         seconds = st.epoch_seconds
         st.train_seconds += seconds
         seen = min(st.batches_done * self.batch_size, len(y))
-        val_loss, val_acc, _ = evaluate(model, self.splits.val_x, self.splits.val_y, self.settings.training.eval_batch_size,
-                                     self.settings.model.tta_shift)
-        return {
+        metrics = {
             "train_loss": st.loss_sum / seen,
             "train_accuracy": st.correct / seen,
-            "val_loss": val_loss,
-            "val_accuracy": val_acc,
             "lr": epoch_lr,
             "epoch_seconds": seconds,
             "samples_per_second": seen / seconds if seconds > 0 else float("inf"),
         }
+        if self._validation_due(epoch):
+            metrics["val_loss"], metrics["val_accuracy"], _ = evaluate(
+                model, self.splits.val_x, self.splits.val_y, self.settings.training.eval_batch_size,
+                self.settings.model.tta_shift)
+        return metrics
+
+    def _validation_due(self, epoch: int) -> bool:
+        """Validate after every ``training.val_every``-th epoch, and after the one training
+        ends with as far as the loop knows here (the last, the one a time budget, a plugin's
+        step hook or a signal ends), so a run's final weights are always validated."""
+        training = self.settings.training
+        return ((epoch + 1) % training.val_every == 0 or epoch + 1 >= training.epochs or self._out_of_time()
+                or self.stop_reason is not None or self.guard.requested is not None)
 
     def _diverged(self, error: DivergenceError, step: int) -> None:
         """``on_divergence=fail`` raises (the run FAILS); ``record`` stops training here and
@@ -329,8 +340,8 @@ def _overflow_probe(model: Model, x: np.ndarray) -> Callable[[], str | None]:
 
 
 def _epoch_line(epoch: int, epochs: int, m: dict[str, float]) -> str:
+    val = f"val loss {m['val_loss']:.4f} acc {100 * m['val_accuracy']:.2f}%  " if "val_accuracy" in m else ""
     return (
         f"epoch {epoch + 1}/{epochs}  train loss {m['train_loss']:.4f} acc {100 * m['train_accuracy']:.2f}%  "
-        f"val loss {m['val_loss']:.4f} acc {100 * m['val_accuracy']:.2f}%  lr {m['lr']:.4g}  "
-        f"{m['epoch_seconds']:.2f}s ({m['samples_per_second']:,.0f} samples/s)"
+        f"{val}lr {m['lr']:.4g}  {m['epoch_seconds']:.2f}s ({m['samples_per_second']:,.0f} samples/s)"
     )

@@ -121,7 +121,7 @@ def step_end(run, step: int, loss: float, lr: float) -> None:
 
 def epoch_end(run, metrics: dict) -> None:
     recording = _runs.get(run)
-    if recording is not None and recording.curve is not None and recording.curve.steps:
+    if recording is not None and recording.curve is not None and recording.curve.steps and "val_accuracy" in metrics:
         recording.curve.add_epoch(recording.curve.steps[-1], metrics["val_accuracy"])
 
 

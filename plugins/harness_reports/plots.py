@@ -45,14 +45,15 @@ def learning_curves(history: list[dict[str, float]], path: Path, title: str = ""
 
 
 def learning_curves_figure(history: list[dict[str, float]], title: str = "") -> Figure:
-    epochs = np.arange(1, len(history) + 1)
     fig = Figure(figsize=(10, 4), layout="constrained")
     loss_ax, acc_ax = fig.subplots(1, 2)
-    for split, style in (("train", "-"), ("val", "--")):
-        loss_ax.plot(epochs, [h[f"{split}_loss"] for h in history], style, marker="o", ms=3, label=split)
-        acc_ax.plot(epochs, [h[f"{split}_accuracy"] for h in history], style, marker="o", ms=3, label=split)
+    for split, style in (("train", "-"), ("val", "--")):  # val: the validated epochs (training.val_every)
+        epochs = [i + 1 for i, h in enumerate(history) if f"{split}_loss" in h]
+        points = [h for h in history if f"{split}_loss" in h]
+        loss_ax.plot(epochs, [h[f"{split}_loss"] for h in points], style, marker="o", ms=3, label=split)
+        acc_ax.plot(epochs, [h[f"{split}_accuracy"] for h in points], style, marker="o", ms=3, label=split)
     loss_ax.set(xlabel="epoch", ylabel="loss", title="loss")
-    loss_axis(loss_ax, [h[f"{split}_loss"] for h in history for split in ("train", "val")])
+    loss_axis(loss_ax, [h[key] for h in history for key in ("train_loss", "val_loss") if key in h])
     acc_ax.set(xlabel="epoch", ylabel="accuracy (fraction correct)", title="accuracy")
     for ax in (loss_ax, acc_ax):
         epoch_axis(ax)
@@ -156,6 +157,24 @@ def best_value(points: list[dict[str, float]], metric: str) -> float:
     return max(values) if higher_is_better(metric) else -min(values)
 
 
+EPOCH, SECONDS = "_epoch", "_train_seconds"  # where a point sits on each panel's axis
+
+
+def _points(history: list[dict[str, float]], metric: str) -> list[dict[str, float]]:
+    """The epochs of ``history`` that recorded ``metric`` (every ``training.val_every``-th
+    for validation metrics), each with its epoch number and the training seconds
+    elapsed by its end (when every epoch up to it timed itself)."""
+    points, elapsed = [], 0.0
+    for i, h in enumerate(history):
+        elapsed = elapsed + h["epoch_seconds"] if "epoch_seconds" in h else math.nan
+        if metric in h:
+            point = {**h, EPOCH: i + 1}
+            if math.isfinite(elapsed):
+                point[SECONDS] = elapsed
+            points.append(point)
+    return points
+
+
 def comparison_figure(runs: list[tuple[str, list[dict[str, float]]]], metric: str = "val_accuracy",
                       title: str = "", top: int = TOP) -> Figure:
     """One curve per run: ``metric`` per epoch (left) and against training time (right).
@@ -169,7 +188,7 @@ def comparison_figure(runs: list[tuple[str, list[dict[str, float]]]], metric: st
     """
     fig = Figure(figsize=(13, 5.5), layout="constrained")
     by_epoch, by_time = fig.subplots(1, 2)
-    drawn = [(name, [h for h in history if metric in h]) for name, history in runs]
+    drawn = [(name, _points(history, metric)) for name, history in runs]
     drawn = [(name, points) for name, points in drawn if points]
     others: list[tuple[str, list[dict[str, float]]]] = []
     if len(drawn) > top:
@@ -180,18 +199,18 @@ def comparison_figure(runs: list[tuple[str, list[dict[str, float]]]], metric: st
     for _name, points in others:
         values = [h[metric] for h in points]
         style = dict(color="0.6", lw=0.7, alpha=0.5, zorder=1, label="_other")
-        by_epoch.plot(range(1, len(values) + 1), values, **style)
-        if all("epoch_seconds" in h for h in points):
-            by_time.plot(np.cumsum([h["epoch_seconds"] for h in points]), values, **style)
+        by_epoch.plot([h[EPOCH] for h in points], values, **style)
+        if all(SECONDS in h for h in points):
+            by_time.plot([h[SECONDS] for h in points], values, **style)
     order = sorted(range(len(drawn)), key=lambda i: -len(drawn[i][1]))  # longest first, i.e. underneath
     for rank, i in enumerate(order):
         name, points = drawn[i]
         values = [h[metric] for h in points]
         style = dict(ls=STYLES[i % len(STYLES)], marker=MARKERS[i % len(MARKERS)], ms=4, lw=1.6, zorder=2 + rank,
                      color=f"C{i % 10}", label=name)
-        by_epoch.plot(range(1, len(values) + 1), values, **style)
-        if all("epoch_seconds" in h for h in points):
-            by_time.plot(np.cumsum([h["epoch_seconds"] for h in points]), values, **style)
+        by_epoch.plot([h[EPOCH] for h in points], values, **style)
+        if all(SECONDS in h for h in points):
+            by_time.plot([h[SECONDS] for h in points], values, **style)
     by_epoch.set(xlabel="epoch", ylabel=metric, title="per epoch")
     by_time.set(xlabel="training time (s)", ylabel=metric, title="against training time")
     epoch_axis(by_epoch)

@@ -34,5 +34,6 @@ def harness_validate_config(config):
 @hookimpl
 def harness_epoch_end(run: RunInfo, epoch: int, metrics: dict[str, float]) -> None:
     target = val_accuracy_target(run.config)
-    if target is not None and metrics["val_accuracy"] >= target:
-        raise StopTraining(f"validation accuracy {metrics['val_accuracy']:.3f} reached the target {target} after epoch {epoch + 1}")
+    accuracy = metrics.get("val_accuracy")  # absent on the epochs training.val_every skips
+    if target is not None and accuracy is not None and accuracy >= target:
+        raise StopTraining(f"validation accuracy {accuracy:.3f} reached the target {target} after epoch {epoch + 1}")
