@@ -10,6 +10,7 @@ validated, and selection, patience, the tracker and the plots see the validated 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,7 +21,9 @@ from harness import StopTraining, hookimpl
 from harness.errors import ConfigError
 from harness.plugins import load_plugins
 from harness.training.experiment import run_experiment
+from harness.training.interrupts import StopRequested
 from harness_reports import plots
+from interrupting import InterruptAt
 
 VALIDATED = ("val_loss", "val_accuracy")
 
@@ -74,6 +77,23 @@ def test_a_plugin_that_stops_training_mid_epoch_gets_that_epoch_validated(compos
     run = run_experiment(compose_config([*TINY, "training.epochs=10", "training.val_every=5"]), pm=pm)
     assert run.result.stopped_by == "enough" and len(run.history) == 3
     assert validated_epochs(run.history) == [3]
+
+
+def test_a_run_stopped_by_a_signal_and_resumed_validates_the_epochs_a_straight_run_does(compose_config):
+    run = [*TINY, "training.epochs=7", "training.val_every=3", "training.restore_best=false"]
+    pm = load_plugins(use_env=False)
+    pm.register(InterruptAt(22), name="interrupt")  # a Ctrl-C in the fourth epoch (6 steps an epoch)
+    with pytest.raises(StopRequested):
+        run_experiment(compose_config(run), pm=pm)
+    directory = Path(compose_config([]).paths.output_dir) / "checkpoint"
+    resumed = run_experiment(compose_config([*run, f"resume={directory}"]), pm=load_plugins(use_env=False))
+    straight = run_experiment(compose_config(run), pm=load_plugins(use_env=False))
+    # The signal stops the run inside the fourth epoch; the resumed run finishes it, unvalidated.
+    assert validated_epochs(resumed.history) == validated_epochs(straight.history) == [3, 6, 7]
+    assert [e["val_accuracy"] for e in resumed.history if "val_accuracy" in e] == \
+        [e["val_accuracy"] for e in straight.history if "val_accuracy" in e]
+    for (_, a, _), (_, b, _) in zip(straight.model.named_parameters(), resumed.model.named_parameters()):
+        assert np.array_equal(a, b)
 
 
 def test_zero_is_refused_in_one_line(compose_config, plugins):

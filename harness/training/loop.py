@@ -230,9 +230,10 @@ class Trainer:
         return metrics
 
     def _validation_due(self, epoch: int) -> bool:
-        """Validate after every ``training.val_every``-th epoch, and after the one training
-        ends with as far as the loop knows here (the last, the one a time budget, a plugin's
-        step hook or a signal ends), so a run's final weights are always validated."""
+        """Validate after every ``training.val_every``-th epoch, and after one that training
+        ends with as far as the loop knows here (the last; the one a time budget or a plugin's
+        step hook ends, or a signal that came in its last step), so the final weights are
+        always validated. A signal mid-epoch stops inside it: a resumed run finishes it."""
         training = self.settings.training
         return ((epoch + 1) % training.val_every == 0 or epoch + 1 >= training.epochs or self._out_of_time()
                 or self.stop_reason is not None or self.guard.requested is not None)
