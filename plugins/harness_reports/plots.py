@@ -39,6 +39,24 @@ def loss_axis(ax, values) -> None:
         ax.yaxis.set_minor_formatter(NullFormatter())  # a decade or more: the powers of ten suffice
 
 
+EPOCH, SECONDS = "_epoch", "_train_seconds"  # where a point sits on each panel's axis
+
+
+def _points(history: list[dict[str, float]], metric: str) -> list[dict[str, float]]:
+    """The epochs of ``history`` that recorded ``metric`` (every ``training.val_every``-th
+    for validation metrics), each with its epoch number and the training seconds
+    elapsed by its end (when every epoch up to it timed itself)."""
+    points, elapsed = [], 0.0
+    for i, h in enumerate(history):
+        elapsed = elapsed + h["epoch_seconds"] if "epoch_seconds" in h else math.nan
+        if metric in h:
+            point = {**h, EPOCH: i + 1}
+            if math.isfinite(elapsed):
+                point[SECONDS] = elapsed
+            points.append(point)
+    return points
+
+
 def learning_curves(history: list[dict[str, float]], path: Path, title: str = "") -> Path:
     """Train and validation loss (left) and accuracy (right) per epoch, as a PNG."""
     return _save(learning_curves_figure(history, title), path)
@@ -48,8 +66,8 @@ def learning_curves_figure(history: list[dict[str, float]], title: str = "") -> 
     fig = Figure(figsize=(10, 4), layout="constrained")
     loss_ax, acc_ax = fig.subplots(1, 2)
     for split, style in (("train", "-"), ("val", "--")):  # val: the validated epochs (training.val_every)
-        epochs = [i + 1 for i, h in enumerate(history) if f"{split}_loss" in h]
-        points = [h for h in history if f"{split}_loss" in h]
+        points = _points(history, f"{split}_loss")
+        epochs = [h[EPOCH] for h in points]
         loss_ax.plot(epochs, [h[f"{split}_loss"] for h in points], style, marker="o", ms=3, label=split)
         acc_ax.plot(epochs, [h[f"{split}_accuracy"] for h in points], style, marker="o", ms=3, label=split)
     loss_ax.set(xlabel="epoch", ylabel="loss", title="loss")
@@ -155,24 +173,6 @@ def best_value(points: list[dict[str, float]], metric: str) -> float:
     if not values:
         return -math.inf
     return max(values) if higher_is_better(metric) else -min(values)
-
-
-EPOCH, SECONDS = "_epoch", "_train_seconds"  # where a point sits on each panel's axis
-
-
-def _points(history: list[dict[str, float]], metric: str) -> list[dict[str, float]]:
-    """The epochs of ``history`` that recorded ``metric`` (every ``training.val_every``-th
-    for validation metrics), each with its epoch number and the training seconds
-    elapsed by its end (when every epoch up to it timed itself)."""
-    points, elapsed = [], 0.0
-    for i, h in enumerate(history):
-        elapsed = elapsed + h["epoch_seconds"] if "epoch_seconds" in h else math.nan
-        if metric in h:
-            point = {**h, EPOCH: i + 1}
-            if math.isfinite(elapsed):
-                point[SECONDS] = elapsed
-            points.append(point)
-    return points
 
 
 def comparison_figure(runs: list[tuple[str, list[dict[str, float]]]], metric: str = "val_accuracy",
