@@ -62,11 +62,15 @@ class TestAccuracyProbe:
         return None, None
 
 
-def train_with_probe(overrides: list[str]):
-    """Run the experiment ``overrides`` describe; return ``(outcome, probe)``."""
+def train_with_probe(overrides: list[str], observers: tuple = ()):
+    """Run the experiment ``overrides`` describe; return ``(outcome, probe)``.
+
+    ``observers``: more plugins registered for the run (their hooks run untimed too)."""
     from harness.training.experiment import run_experiment
 
     cfg, pm = compose_run(overrides)
     probe = TestAccuracyProbe()
     pm.register(probe, name="benchmark-test-probe")
+    for i, observer in enumerate(observers):
+        pm.register(observer, name=f"benchmark-observer-{i}")
     return run_experiment(cfg, pm=pm), probe

@@ -5,7 +5,11 @@ Each of ``--runs`` runs measures, on the same machine state:
 * seconds per training epoch of the default experiment (784-256-128-10, batch 128,
   float32, 20 epochs), median over its epochs (validation is not timed);
 * the float32 GEMM rate for exactly the matrix products one epoch performs (same
-  shapes, same transpositions), hence the epoch's lower bound and our ratio to it;
+  shapes, same transpositions), hence the epoch's lower bound and our ratio to it. The
+  bound is timed after every epoch (untimed for training), so each epoch is compared
+  with a bound taken seconds from it: the machine's speed drifts by ±25 % from one
+  second to the next, and a bound timed once, in half a second, made a run's ratio swing
+  with the moment it happened to be taken. A run's ratio is the median of its epochs';
 * training seconds until the test accuracy first reaches 98.0 %, for the default
   experiment and for ``+experiment=mnist_fast`` (test accuracy is scored after every
   epoch, outside the timed part, only to find that moment: neither run looks at it);
@@ -38,6 +42,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from epoch_profile import CATEGORIES, format_breakdown, profile  # noqa: E402
+from harness import hookimpl  # noqa: E402
 from harness.threads import blas_threads, describe_blas, limited  # noqa: E402
 from runs import train_with_probe  # noqa: E402
 
@@ -92,6 +97,26 @@ def gemm_bound(n_train: int, batch: int, dims: list[int], repeats: int) -> tuple
     return seconds, flops, flops / seconds / 1e9
 
 
+class AdjacentBound:
+    """Times the epoch's GEMM bound after every epoch of a run (outside its timed part)."""
+
+    def __init__(self, repeats: int) -> None:
+        self.repeats = repeats
+        self.shape: tuple[int, int, list[int]] | None = None
+        self.seconds: list[float] = []
+        self.flops = 0.0
+
+    @hookimpl
+    def harness_run_start(self, run, model):
+        self.shape = (run.sizes["train"], run.batch_size, model_dims(model))
+
+    @hookimpl
+    def harness_epoch_end(self):
+        assert self.shape is not None, "harness_run_start comes first"
+        seconds, self.flops, _ = gemm_bound(*self.shape, repeats=self.repeats)
+        self.seconds.append(seconds)
+
+
 def model_dims(model) -> list[int]:
     """Input width, then every dense layer's width, read from the trained weights
     (a spec's ``units: auto`` is only resolved there)."""
@@ -113,25 +138,28 @@ def torch_reference(python: str, epochs: int, threads: int) -> dict | None:
 def one_run(args, threads: list[str]) -> dict:
     """Every figure of one run, measured back to back."""
     load_before = os.getloadavg()[0]
-    default, default_probe = train_with_probe([*threads, *args.overrides])
+    bound = AdjacentBound(args.repeats)
+    default, default_probe = train_with_probe([*threads, *args.overrides], observers=(bound,))
     epoch_seconds = [e["epoch_seconds"] for e in default.history]
     sec_per_epoch = statistics.median(epoch_seconds)
+    ratios = [epoch / gemm for epoch, gemm in zip(epoch_seconds, bound.seconds, strict=True)]
+    bound_sec = statistics.median(bound.seconds)
     epochs_98, time_98 = default_probe.time_to(TARGET)
     fast, fast_probe = train_with_probe(["+experiment=mnist_fast", *threads])
     epochs_98_fast, time_98_fast = fast_probe.time_to(TARGET)
     parts = profile([*threads, *args.overrides], epochs=3)
     dims = model_dims(default.model)
-    bound, flops, gflops = gemm_bound(default.run.sizes["train"], default.run.batch_size, dims, args.repeats)
     reference = torch_reference(args.torch_python, 5, blas_threads() or 1) if args.torch_python else None
     return {
         "load_before": round(load_before, 2),
         "load_after": round(os.getloadavg()[0], 2),
         "sec_per_epoch": round(sec_per_epoch, 4),
         "epoch_seconds": [round(s, 4) for s in epoch_seconds],
-        "gemm_bound_sec": round(bound, 4),
-        "ratio": round(sec_per_epoch / bound, 3),
-        "gemm_gflops": round(gflops, 1),
-        "epoch_gflop": round(flops / 1e9, 2),
+        "gemm_bound_sec": round(bound_sec, 4),
+        "gemm_bound_seconds": [round(s, 4) for s in bound.seconds],
+        "ratio": round(statistics.median(ratios), 3),
+        "gemm_gflops": round(bound.flops / bound_sec / 1e9, 1),
+        "epoch_gflop": round(bound.flops / 1e9, 2),
         "time_to_98_sec": None if time_98 is None else round(time_98, 3),
         "epochs_to_98": epochs_98,
         "test_accuracy": round(default.summary["test_accuracy"], 4),
@@ -166,7 +194,8 @@ def reached(seconds: float | None, epochs: float | None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5, help="independent runs; the figures are their medians")
-    parser.add_argument("--repeats", type=int, default=30, help="timing samples per GEMM shape")
+    parser.add_argument("--repeats", type=int, default=10,
+                        help="timing samples per GEMM shape, after every epoch")
     parser.add_argument("--threads", type=int, default=None, help="training.threads for every run (default: the library's)")
     parser.add_argument("--torch-python", default=None, help="an interpreter with torch, for the reference")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for the default run")
