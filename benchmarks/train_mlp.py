@@ -6,7 +6,7 @@ Each of ``--runs`` runs measures, on the same machine state:
   float32, 20 epochs), median over its epochs (validation is not timed);
 * the float32 GEMM rate for exactly the matrix products one epoch performs (same
   shapes, same transpositions), hence the epoch's lower bound and our ratio to it. The
-  bound is timed after every epoch (untimed for training), so each epoch is compared
+  bound is timed after every epoch (outside the timed part), so each epoch is compared
   with a bound taken seconds from it: the machine's speed drifts by ±25 % from one
   second to the next, and a bound timed once, in half a second, made a run's ratio swing
   with the moment it happened to be taken. A run's ratio is the median of its epochs';
