@@ -37,6 +37,7 @@ import time
 import numpy as np
 from hydra import compose, initialize_config_dir
 
+from arguments import at_least
 from harness.plugins import load_plugins
 from harness.registry import Registry
 from harness.resources import config_dir
@@ -261,9 +262,9 @@ def bench_tensor(epochs: int, block: int, overrides: list[str]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=5, help="MNIST epochs per engine")
-    parser.add_argument("--block", type=int, default=10, help="steps an engine runs before the other takes its turn")
-    parser.add_argument("--value-steps", type=int, default=10, help="timed Value steps per implementation and GC setting")
+    parser.add_argument("--epochs", type=at_least(1), default=5, help="MNIST epochs per engine")
+    parser.add_argument("--block", type=at_least(1), default=10, help="steps an engine runs before the other takes its turn")
+    parser.add_argument("--value-steps", type=at_least(1), default=10, help="timed Value steps per implementation and GC setting")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for the MNIST part")
     args = parser.parse_args()
 

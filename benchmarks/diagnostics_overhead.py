@@ -35,6 +35,7 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 
+from arguments import at_least
 from harness import hookimpl
 from harness.plugins import load_plugins
 from harness.resources import config_dir
@@ -145,9 +146,9 @@ def one_run(enabled: bool, epochs: int, tracking: bool, workdir: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=20, help="epochs per run (default: 20, the default experiment's)")
+    parser.add_argument("--epochs", type=at_least(1), default=20, help="epochs per run (default: 20, the default experiment's)")
     parser.add_argument("--ab", action="store_true", help="also time whole runs alternating diagnostics on and off")
-    parser.add_argument("--repeats", type=int, default=3, help="on/off pairs with --ab")
+    parser.add_argument("--repeats", type=at_least(1), default=3, help="on/off pairs with --ab")
     parser.add_argument("--tracking", action="store_true", help="track the runs in a temporary MLflow store")
     args = parser.parse_args()
     summary: dict = {"benchmark": "diagnostics_overhead", "every_steps": 100,

@@ -34,6 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from arguments import at_least, integers  # noqa: E402
 from harness.threads import describe_blas, limited  # noqa: E402
 from harness_optim.optimizers import Momentum  # noqa: E402
 
@@ -88,12 +89,12 @@ def first_layer_gemm(batch: int = 128, fan_in: int = 784, fan_out: int = 256):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=7, help="rounds; figures are medians over them")
-    parser.add_argument("--steps", type=int, default=200, help="updates timed per variant and round")
-    parser.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)), help="parameter counts, comma-separated")
-    parser.add_argument("--threads", type=int, default=None, help="BLAS threads (default: the library's)")
+    parser.add_argument("--rounds", type=at_least(1), default=7, help="rounds; figures are medians over them")
+    parser.add_argument("--steps", type=at_least(1), default=200, help="updates timed per variant and round")
+    parser.add_argument("--sizes", type=integers(32), default=",".join(map(str, DEFAULT_SIZES)), help="parameter counts, comma-separated")
+    parser.add_argument("--threads", type=at_least(1), default=None, help="BLAS threads (default: the library's)")
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = args.sizes
     gemm = first_layer_gemm()
     results = []
     with limited(args.threads), ThreadPoolExecutor(max_workers=1) as pool:

@@ -32,6 +32,8 @@ from contextlib import ExitStack, contextmanager
 
 import numpy as np
 
+from arguments import at_least
+
 CATEGORIES = ("gemm", "bias_reductions", "activations_loss", "optimizer", "gather", "augment", "other")
 
 
@@ -178,7 +180,7 @@ def format_breakdown(parts: dict[str, float]) -> list[tuple[str, str]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=at_least(1), default=3)
     parser.add_argument("--cpu-time", action="store_true", help="CPU seconds of the training thread, not wall seconds")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()

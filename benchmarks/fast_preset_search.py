@@ -39,6 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from arguments import at_least  # noqa: E402
 from runs import train_with_probe  # noqa: E402
 
 BASE = ["name=mnist_fast_search", "training.restore_best=false", "optimizer=momentum"]
@@ -161,13 +162,13 @@ def time_candidates(candidates: list[list[str]], rounds: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--grid", choices=sorted(GRIDS))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=at_least(0), nargs="+", default=[0, 1, 2])
     parser.add_argument("--out", type=Path, default=Path("fast_preset_search.jsonl"))
     parser.add_argument("--report", type=Path, default=None, help="print the table of a search file")
     parser.add_argument("--val-target", type=float, default=0.980, help="mean final validation accuracy to qualify")
     parser.add_argument("--time", nargs="+", metavar="OVERRIDES", default=None,
                         help="time these candidates (each a quoted list of overrides on top of +experiment=mnist_fast)")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds of --time (each trains every candidate once)")
+    parser.add_argument("--rounds", type=at_least(1), default=5, help="rounds of --time (each trains every candidate once)")
     args = parser.parse_args()
     if args.time:
         time_candidates([text.split() for text in args.time], args.rounds)

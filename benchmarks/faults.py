@@ -55,6 +55,8 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
+from arguments import at_least
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "fault_plugin"
 BIN = Path(sys.executable).parent
@@ -286,13 +288,13 @@ def store_faults(starters: int, disks: bool = True) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--jobs", type=int, default=12, help="jobs in the sweep (>= 8)")
-    parser.add_argument("--n-jobs", type=int, default=4, help="jobs run at once by the joblib launcher")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the fault plan")
-    parser.add_argument("--rounds", type=int, default=4, help="at most this many launches of the sweep")
+    parser.add_argument("--jobs", type=at_least(8), default=12, help="jobs in the sweep (>= 8)")
+    parser.add_argument("--n-jobs", type=at_least(1), default=4, help="jobs run at once by the joblib launcher")
+    parser.add_argument("--seed", type=at_least(0), default=0, help="seed of the fault plan")
+    parser.add_argument("--rounds", type=at_least(1), default=4, help="at most this many launches of the sweep")
     parser.add_argument("--keep", default=None, help="keep the project folder here instead of a temporary one")
     parser.add_argument("--only-sweep", action="store_true", help="skip the diagnostics and Ctrl-C rounds")
-    parser.add_argument("--starters", type=int, default=8, help="independent runs started at once into a fresh store (0: skip)")
+    parser.add_argument("--starters", type=at_least(0), default=8, help="independent runs started at once into a fresh store (0: skip)")
     parser.add_argument("--no-disks", action="store_true", help="skip the full-disk runs (they need root)")
     args = parser.parse_args()
 

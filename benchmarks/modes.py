@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from arguments import at_least, integers
 from harness_autograd import Dual, Tensor, Value, tangent
 
 # ------------------------------------------------------------------ the chain
@@ -195,19 +196,14 @@ def plot(rows: list[dict], fits: dict, path: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="1,4,16,64,256", help="values of n and of m (comma-separated)")
-    parser.add_argument("--repeats", type=int, default=5, help="timings per mode and case (the median is kept)")
-    parser.add_argument("--depth", type=int, default=50, help="scalar steps in the middle of the chain")
-    parser.add_argument("--hidden", type=int, default=64, help="hidden width of the MLP")
+    parser.add_argument("--sizes", type=integers(1, 2), default="1,4,16,64,256", help="values of n and of m (comma-separated)")
+    parser.add_argument("--repeats", type=at_least(1), default=5, help="timings per mode and case (the median is kept)")
+    parser.add_argument("--depth", type=at_least(1), default=50, help="scalar steps in the middle of the chain")
+    parser.add_argument("--hidden", type=at_least(1), default=64, help="hidden width of the MLP")
     parser.add_argument("--plot", default=".benchmarks/modes.png", help="where to write the plot")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=at_least(0), default=0)
     args = parser.parse_args(argv)
-    try:
-        sizes = [int(s) for s in args.sizes.split(",")]
-    except ValueError:
-        parser.error(f"--sizes must be integers separated by commas, got {args.sizes!r}")
-    if len(sizes) < 2 or min(sizes) < 1 or args.repeats < 1:
-        parser.error("--sizes needs two or more integers >= 1, --repeats an integer >= 1")
+    sizes = args.sizes
 
     rng = np.random.default_rng(args.seed)
     rows = []

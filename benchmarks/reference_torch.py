@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from arguments import at_least
+
 
 def read_idx(path: Path) -> np.ndarray:
     raw = path.read_bytes()
@@ -29,8 +31,8 @@ def read_idx(path: Path) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--epochs", type=at_least(1), default=5)
+    parser.add_argument("--threads", type=at_least(1), default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

@@ -48,6 +48,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from arguments import at_least, integers
+
 BIN = Path(sys.executable).parent
 TINY = ["data.train_size=500", "training.epochs=1", "diagnostics.enabled=false", "progress=never", "name=scale"]
 EPOCH_METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "epoch_seconds")
@@ -143,16 +145,16 @@ def plot_seconds(records) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="16,64,256", help="comma-separated job counts (default 16,64,256)")
-    parser.add_argument("--runs", type=int, default=1, help="sweeps of each size and launcher (default 1)")
-    parser.add_argument("--workers", type=int, default=2, help="joblib's n_jobs (default 2)")
+    parser.add_argument("--sizes", type=integers(1), default="16,64,256", help="comma-separated job counts (default 16,64,256)")
+    parser.add_argument("--runs", type=at_least(1), default=1, help="sweeps of each size and launcher (default 1)")
+    parser.add_argument("--workers", type=at_least(1), default=2, help="joblib's n_jobs (default 2)")
     parser.add_argument("--modes", default="sequential,joblib", help="sequential, joblib or both (default)")
     parser.add_argument("--keep", action="store_true", help="keep the project folders (printed)")
     args = parser.parse_args()
-    sizes = sorted({int(s) for s in args.sizes.split(",")})
+    sizes = sorted(set(args.sizes))
     modes = [m for m in args.modes.split(",") if m]
-    if not sizes or min(sizes) < 1 or any(m not in ("sequential", "joblib") for m in modes):
-        parser.error("--sizes: job counts of at least 1; --modes: sequential and/or joblib")
+    if not modes or any(m not in ("sequential", "joblib") for m in modes):
+        parser.error(f"argument --modes: expected sequential, joblib or both (comma-separated), got {args.modes!r}")
     root = Path(tempfile.mkdtemp(prefix="harness-sweep-scale-"))
     print(f"# {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start; folders under {root}", flush=True)
     figures: list[dict] = []

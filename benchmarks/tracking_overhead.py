@@ -24,6 +24,7 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 
+from arguments import at_least
 from harness.plugins import load_plugins
 from harness.resources import config_dir
 from harness.training.experiment import run_experiment
@@ -52,7 +53,7 @@ def timed_plugin(pm, name: str, spent: list[float]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=at_least(1), default=5)
     parser.add_argument("--no-model", action="store_true", help="tracking.log_model=false")
     args = parser.parse_args()
     pm = load_plugins(use_env=False)

@@ -41,6 +41,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from arguments import at_least  # noqa: E402
 from epoch_profile import CATEGORIES, format_breakdown, profile  # noqa: E402
 from harness import hookimpl  # noqa: E402
 from harness.threads import blas_threads, describe_blas, limited  # noqa: E402
@@ -193,10 +194,10 @@ def reached(seconds: float | None, epochs: float | None) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=5, help="independent runs; the figures are their medians")
-    parser.add_argument("--repeats", type=int, default=10,
+    parser.add_argument("--runs", type=at_least(1), default=5, help="independent runs; the figures are their medians")
+    parser.add_argument("--repeats", type=at_least(1), default=10,
                         help="timing samples per GEMM shape, after every epoch")
-    parser.add_argument("--threads", type=int, default=None, help="training.threads for every run (default: the library's)")
+    parser.add_argument("--threads", type=at_least(1), default=None, help="training.threads for every run (default: the library's)")
     parser.add_argument("--torch-python", default=None, help="an interpreter with torch, for the reference")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for the default run")
     args = parser.parse_args()
