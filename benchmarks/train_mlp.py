@@ -16,7 +16,9 @@ Each of ``--runs`` runs measures, on the same machine state:
 * where an epoch goes (``epoch_profile.py``: GEMMs, bias and reductions, activations and
   loss, optimizer, batch gather, the rest);
 * optionally, with ``--torch-python``, the same model and loop in PyTorch run in another
-  interpreter with as many threads as ours (the project never depends on torch).
+  interpreter with as many threads as ours (the project never depends on torch), one
+  PyTorch epoch after each of ours (``torch_epochs.py``); ours over PyTorch is the median
+  of the epochs' ratios.
 
 The machine may be shared: each run prints its own figures and the load average around
 it, ratios are taken inside a run, and the last line (one JSON object) gives the medians
@@ -31,7 +33,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -46,6 +47,7 @@ from epoch_profile import CATEGORIES, format_breakdown, profile  # noqa: E402
 from harness import hookimpl  # noqa: E402
 from harness.threads import blas_threads, describe_blas, limited  # noqa: E402
 from runs import train_with_probe  # noqa: E402
+from torch_epochs import ReferenceFailed, TorchEpochs  # noqa: E402
 
 TARGET = 0.98
 
@@ -125,32 +127,43 @@ def model_dims(model) -> list[int]:
     return [weights[0].shape[0]] + [w.shape[1] for w in weights]
 
 
-def torch_reference(python: str, epochs: int, threads: int) -> dict | None:
-    result = subprocess.run(
-        [python, str(HERE / "reference_torch.py"), "--epochs", str(epochs), "--threads", str(threads)],
-        capture_output=True, text=True, env={**os.environ},
-    )
-    if result.returncode != 0:
-        print(f"PyTorch reference failed: {result.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+def start_reference(args) -> TorchEpochs | None:
+    """The PyTorch reference process, when ``--torch-python`` names an interpreter."""
+    if not args.torch_python:
         return None
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    try:
+        return TorchEpochs(args.torch_python, blas_threads() or 1)
+    except ReferenceFailed as exc:
+        print(f"PyTorch reference failed: {exc}", file=sys.stderr)
+        return None
 
 
 def one_run(args, threads: list[str]) -> dict:
     """Every figure of one run, measured back to back."""
     load_before = os.getloadavg()[0]
     bound = AdjacentBound(args.repeats)
-    default, default_probe = train_with_probe([*threads, *args.overrides], observers=(bound,))
+    reference = start_reference(args)
+    # pluggy calls the plugin registered last first: the bound right after our epoch, then PyTorch's
+    observers = (bound,) if reference is None else (reference, bound)
+    try:
+        default, default_probe = train_with_probe([*threads, *args.overrides], observers=observers)
+    finally:
+        if reference is not None:
+            reference.close()
+    if reference is not None and reference.failure is not None:
+        print(f"PyTorch reference failed: {reference.failure}", file=sys.stderr)
+        reference = None
     epoch_seconds = [e["epoch_seconds"] for e in default.history]
     sec_per_epoch = statistics.median(epoch_seconds)
     ratios = [epoch / gemm for epoch, gemm in zip(epoch_seconds, bound.seconds, strict=True)]
     bound_sec = statistics.median(bound.seconds)
+    torch_seconds = reference.seconds if reference is not None else []
+    over_torch = [ours / torch for ours, torch in zip(epoch_seconds, torch_seconds, strict=True)]
     epochs_98, time_98 = default_probe.time_to(TARGET)
     fast, fast_probe = train_with_probe(["+experiment=mnist_fast", *threads])
     epochs_98_fast, time_98_fast = fast_probe.time_to(TARGET)
     parts = profile([*threads, *args.overrides], epochs=3)
     dims = model_dims(default.model)
-    reference = torch_reference(args.torch_python, 5, blas_threads() or 1) if args.torch_python else None
     return {
         "load_before": round(load_before, 2),
         "load_after": round(os.getloadavg()[0], 2),
@@ -170,9 +183,10 @@ def one_run(args, threads: list[str]) -> dict:
         "test_accuracy_fast": round(fast.summary["test_accuracy"], 4),
         "fast_sec_per_epoch": round(statistics.median(e["epoch_seconds"] for e in fast.history), 4),
         "breakdown": {k: round(v, 4) for k, v in parts.items()},
-        "torch_sec_per_epoch": reference["sec_per_epoch"] if reference else None,
-        "ours_over_torch": round(sec_per_epoch / reference["sec_per_epoch"], 3) if reference else None,
-        "torch": f"{reference['torch']}, {reference['threads']} threads" if reference else None,
+        "torch_sec_per_epoch": round(statistics.median(torch_seconds), 4) if torch_seconds else None,
+        "torch_epoch_seconds": [round(s, 4) for s in torch_seconds],
+        "ours_over_torch": round(statistics.median(over_torch), 3) if over_torch else None,
+        "torch": reference.about if reference is not None else None,
         "dims": dims,
         "batch": default.run.batch_size,
     }
