@@ -5,7 +5,7 @@ depends on it) and trains one epoch of the same model and loop per request. Regi
 as a plugin of our run, :class:`TorchEpochs` asks for one after each of our epochs,
 outside our timed part, so each ratio compares two epochs seconds apart: this machine's
 speed drifts by ±25 % from one second to the next, and a reference run minutes after
-ours made the ratio swing with the moment (0.58–1.10× over the runs of one morning).
+ours made the ratio swing with the moment (0.60–1.10× over the runs of 2026-11-29's morning).
 
 Each side's threads may keep spinning for a while after its last product (OpenBLAS's,
 PyTorch's OpenMP pool), so the reference epoch starts and ends with a short pause.

@@ -4,26 +4,14 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from benchmark_modules import BENCHMARKS, load
 
-
-def _load_arguments():
-    """benchmarks/arguments.py, loaded from its file (the folder is not put on sys.path)."""
-    spec = importlib.util.spec_from_file_location("benchmark_arguments", BENCHMARKS / "arguments.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-arguments = _load_arguments()
+arguments = load("arguments")
 at_least, integers = arguments.at_least, arguments.integers
 
 

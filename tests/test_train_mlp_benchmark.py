@@ -3,7 +3,6 @@ JSON. Speed is what the benchmark prints, never asserted here."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import statistics
@@ -12,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from benchmark_modules import load
 
 pytestmark = pytest.mark.slow  # trains mnist_fast (2 epochs of MNIST) besides the tiny default run
 
@@ -49,17 +50,8 @@ def test_the_training_benchmark_reports_every_figure_of_issue_15():
     assert summary["breakdown"]["steps"] > 0
 
 
-def _torch_epochs():
-    """benchmarks/torch_epochs.py, loaded from its file (the folder is not put on sys.path)."""
-    spec = importlib.util.spec_from_file_location("benchmark_torch_epochs", ROOT / "benchmarks" / "torch_epochs.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_a_reference_that_cannot_start_says_why_and_one_that_dies_leaves_our_run_alone(monkeypatch):
-    torch_epochs = _torch_epochs()
+    torch_epochs = load("torch_epochs")
     monkeypatch.setattr(torch_epochs, "PAUSE", 0.0)
     monkeypatch.setenv("FAKE_TORCH_FAIL", "1")
     with pytest.raises(torch_epochs.ReferenceFailed, match=r"exit status 1: ModuleNotFoundError: No module named 'torch'"):
