@@ -134,8 +134,12 @@ def start_reference(args) -> TorchEpochs | None:
     try:
         return TorchEpochs(args.torch_python, blas_threads() or 1)
     except ReferenceFailed as exc:
-        print(f"PyTorch reference failed: {exc}", file=sys.stderr)
-        return None
+        return reference_failed(exc)
+
+
+def reference_failed(reason) -> None:
+    """Tell, in one line, why this run has no PyTorch figures; the run goes on without them."""
+    print(f"PyTorch reference failed: {reason}", file=sys.stderr)
 
 
 def one_run(args, threads: list[str]) -> dict:
@@ -151,8 +155,7 @@ def one_run(args, threads: list[str]) -> dict:
         if reference is not None:
             reference.close()
     if reference is not None and reference.failure is not None:
-        print(f"PyTorch reference failed: {reference.failure}", file=sys.stderr)
-        reference = None
+        reference = reference_failed(reference.failure)
     epoch_seconds = [e["epoch_seconds"] for e in default.history]
     sec_per_epoch = statistics.median(epoch_seconds)
     ratios = [epoch / gemm for epoch, gemm in zip(epoch_seconds, bound.seconds, strict=True)]

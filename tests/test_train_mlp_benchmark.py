@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from benchmark_modules import load
+from benchmark_modules import BENCHMARKS, load
 
 pytestmark = pytest.mark.slow  # trains mnist_fast (2 epochs of MNIST) besides the tiny default run
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "benchmarks" / "train_mlp.py"
+SCRIPT = BENCHMARKS / "train_mlp.py"
 FAKE_TORCH = ROOT / "tests" / "fixtures" / "fake_torch" / "python"  # speaks reference_torch.py --serve
 KEYS = {"sec_per_epoch", "gemm_bound_sec", "ratio", "time_to_98_sec", "time_to_98_sec_fast",
         "ours_over_torch", "breakdown", "per_run"}
